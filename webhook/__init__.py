@@ -1,0 +1,3 @@
+"""auditwarden: keep kube-apiserver audit logging switched on and meaningful."""
+
+__version__ = "0.1.0"

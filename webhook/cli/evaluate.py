@@ -1,0 +1,11 @@
+"""`auditwarden evaluate` — placeholder, implementation in progress."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def evaluate() -> None:
+    """Not implemented yet."""
+    raise click.ClickException("not implemented yet")
