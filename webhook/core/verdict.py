@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from webhook.core.categories import Catalog
 from webhook.core.findings import Finding
 
 Mode = Literal["enforce", "ratchet", "warn"]
@@ -74,14 +75,18 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything judge() needs besides the objects.  Built once at start-up."""
+    """Everything judge() needs besides the objects.  Built once at start-up.
 
+    Adapters build it with :func:`webhook.context.build_context`, which reads the packaged
+    (or the user's) category catalog; the core itself reads no files.
+    """
+
+    catalog: Catalog
     profile: Profile = "baseline"
     kubernetes_version: tuple[int, int] = (1, 37)
     # Contents of policy files referenced by --audit-policy-file, by path
     # (CLI --policy-file-map, webhook policySources lookups).
     policy_files: Mapping[str, str] = field(default_factory=dict)
-    categories_file: str | None = None  # text of a user categories file, None = packaged default
 
 
 def judge(
