@@ -1,11 +1,88 @@
-"""`auditwarden check` — placeholder, implementation in progress."""
+"""``auditwarden check``: the offline checker for CI pipelines.
+
+Reads files or directories (recursing into ``*.yaml``, ``*.yml``, ``*.json``), recognises
+each document and judges it with the same :func:`webhook.core.verdict.judge` the webhook
+uses (as a CREATE in ``enforce`` mode).  Exit 0 when everything passes, 1 on any
+violation, 2 for usage errors or unreadable input.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+
+from webhook.cli.common import context_options, make_context
+
+SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+def _files(paths: tuple[str, ...]) -> tuple[list[Path], list[str]]:
+    files: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in SUFFIXES)
+        elif p.is_file():
+            files.append(p)
+        else:
+            missing.append(f"{raw}: no such file or directory")
+    return files, missing
 
 
 @click.command()
-def check() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@context_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.argument("paths", nargs=-1, required=True)
+def check(
+    profile: str,
+    categories: str | None,
+    kubernetes_version: str | None,
+    policy_file_map: tuple[str, ...],
+    fmt: str,
+    paths: tuple[str, ...],
+) -> None:
+    """Judge audit policies and kube-apiserver configurations in PATHS."""
+    from webhook.core import yamlsafe
+    from webhook.core.analysis import DocumentResult
+    from webhook.core.findings import Finding
+    from webhook.core.verdict import judge
+    from webhook.core.versions import format_version
+    from webhook.report import Report, render
+
+    ctx = make_context(profile, categories, kubernetes_version, policy_file_map)
+    files, unreadable = _files(paths)
+    report = Report([], profile, format_version(ctx.kubernetes_version), unreadable=unreadable)
+    for path in files:
+        try:
+            data = path.read_bytes()[: MAX_FILE_BYTES + 1]
+        except OSError as exc:
+            report.unreadable.append(f"{path}: {exc.strerror}")
+            continue
+        try:
+            docs = yamlsafe.load_all(data)
+        except yamlsafe.DocumentError as exc:
+            report.results.append(
+                DocumentResult(str(path), "unparseable", False,
+                               violations=[Finding("content-unparseable", str(exc))],
+                               summary="The file cannot be parsed.")
+            )  # fmt: skip
+            continue
+        present = [(i, d) for i, d in enumerate(docs, start=1) if d is not None]
+        for i, doc in present:
+            source = str(path) if len(present) == 1 else f"{path}:{i}"
+            verdict = judge(doc, None, operation="CREATE", mode="enforce", context=ctx, source=source)
+            if verdict.decision == "skip":
+                report.skipped.append(source)
+            report.results += verdict.results
+            if verdict.violations and not verdict.results:  # e.g. an unparseable ConfigMap value
+                report.results.append(
+                    DocumentResult(source, "configmap", False, violations=verdict.violations,
+                                   warnings=verdict.warnings)
+                )  # fmt: skip
+    color = fmt == "text" and sys.stdout.isatty()
+    click.echo(render(report, fmt, color))
+    sys.exit(report.exit_code)

@@ -1,6 +1,9 @@
-"""Cheap relevance test run before any YAML parsing on the webhook's hot path.
+"""Cheap relevance test run on the webhook's hot path before any YAML parsing.
 
-INTERFACE STUB — implementation in progress.
+It may say "relevant" for an object that turns out to carry nothing (then the full
+analysis skips it), but never "irrelevant" for one that :func:`webhook.core.verdict.judge`
+would judge.  It mirrors the chart's CEL matchConditions, which keep most irrelevant
+objects from reaching the webhook at all.
 """
 
 from __future__ import annotations
@@ -8,7 +11,61 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from webhook.core.documents import KIND_LABEL, KUBEADM_CONFIG, MARKERS
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def is_mirror_pod(obj: Mapping[str, Any] | None) -> bool:
+    if not isinstance(obj, Mapping):
+        return False
+    annotations = _meta(obj).get("annotations")
+    return isinstance(annotations, Mapping) and MIRROR_ANNOTATION in annotations
+
 
 def is_relevant(kind: str, obj: Mapping[str, Any] | None) -> bool:
     """True when a ConfigMap/Pod may carry something auditwarden judges (no YAML parsing)."""
-    raise NotImplementedError
+    if not isinstance(obj, Mapping):
+        return False
+    meta = _meta(obj)
+    if kind == "ConfigMap":
+        labels = meta.get("labels")
+        if isinstance(labels, Mapping) and KIND_LABEL in labels:
+            return True
+        if (meta.get("namespace"), meta.get("name")) == KUBEADM_CONFIG:
+            return True
+        data = obj.get("data")
+        if data is None:
+            return False
+        if not isinstance(data, Mapping):
+            return True  # malformed: let the analysis say so
+        for value in data.values():
+            if not isinstance(value, str):
+                return True
+            for marker in MARKERS:
+                if marker in value:
+                    return True
+        return False
+    if kind == "Pod":
+        if not is_mirror_pod(obj):
+            return False
+        labels = meta.get("labels")
+        if isinstance(labels, Mapping) and labels.get("component") == "kube-apiserver":
+            return True
+        spec = obj.get("spec")
+        containers = spec.get("containers") if isinstance(spec, Mapping) else None
+        if not isinstance(containers, list):
+            return False
+        for c in containers:
+            if not isinstance(c, Mapping):
+                continue
+            for part in (c.get("command"), c.get("args")):
+                if isinstance(part, list) and any(isinstance(a, str) and "apiserver" in a for a in part):
+                    return True
+        return False
+    return False

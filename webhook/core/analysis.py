@@ -1,0 +1,135 @@
+"""Analysis of one recognised document: validity, coverage, flags — and the facts that
+change analysis compares between an old and a new version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.core import apiserver
+from webhook.core.categories import Catalog, Profile
+from webhook.core.coverage import Coverage, assess
+from webhook.core.documents import Document
+from webhook.core.findings import Finding
+from webhook.core.policy import Policy, PolicyError, decode_policy, load_policy
+from webhook.core.versions import KubeVersion
+
+
+@dataclass
+class DocumentResult:
+    """The analysis of one recognised document (a policy, a pod, a kubeadm config …)."""
+
+    source: str
+    kind: str  # "audit-policy" | "apiserver-pod" | "kubeadm-config" | "configmap"
+    valid: bool
+    categories: dict[str, Any] | None = None  # {"<id>": {"covered", "level", "missed"}}
+    covered_count: int | None = None
+    violations: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    summary: str = ""
+    # Facts for change analysis (not part of the JSON contract).
+    key: str = ""
+    covered: frozenset[str] = frozenset()
+    flags: Mapping[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "valid": self.valid,
+            "categories": self.categories,
+            "coveredCount": self.covered_count,
+            "violations": [f.as_dict() for f in self.violations],
+            "warnings": [f.as_dict() for f in self.warnings],
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    catalog: Catalog
+    profile: Profile
+    version: KubeVersion
+    policy_files: Mapping[str, str]
+
+
+def invalid_policy_finding(err: PolicyError) -> Finding:
+    return Finding(
+        "policy-invalid",
+        "kube-apiserver would refuse to start with this policy: " + "; ".join(err.errors[:5])
+        + (f" (+{len(err.errors) - 5} more)" if len(err.errors) > 5 else ""),
+    )
+
+
+def analyse_policy(policy_or_obj: Policy | Any, source: str, key: str, s: Settings) -> DocumentResult:
+    try:
+        policy = (
+            policy_or_obj
+            if isinstance(policy_or_obj, Policy)
+            else decode_policy(policy_or_obj, s.version)
+        )
+    except PolicyError as err:
+        return DocumentResult(
+            source, "audit-policy", False,
+            categories=None, covered_count=0,
+            violations=[invalid_policy_finding(err)],
+            summary="Audit policy is invalid: kube-apiserver would refuse to start with it.",
+            key=key,
+        )  # fmt: skip
+    cov: Coverage = assess(policy, s.catalog, s.profile, s.version)
+    return DocumentResult(
+        source, "audit-policy", True,
+        categories=cov.categories_json(), covered_count=cov.covered_count,
+        violations=list(cov.violations), warnings=list(cov.warnings), summary=cov.summary,
+        key=key, covered=frozenset(cov.covered),
+    )  # fmt: skip
+
+
+def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentResult]:
+    if doc.kind == "apiserver-pod":
+        cfg = apiserver.from_pod(doc.obj)
+        if cfg is None:  # pragma: no cover - discovery only yields pods with the container
+            return []
+    else:
+        cfg = apiserver.from_cluster_configuration(doc.obj)
+    strict = s.profile.name != "baseline"
+    fa = apiserver.analyse_flags(cfg, strict_retention=strict, version=s.version)
+    result = DocumentResult(
+        source, doc.kind, not cfg.errors and not any(f.code == "audit-flag-invalid" for f in fa.violations),
+        violations=list(fa.violations), warnings=list(fa.warnings), summary=fa.summary,
+        key=doc.key, flags=dict(cfg.flags),
+    )  # fmt: skip
+    results = [result]
+    if fa.policy_path and fa.policy_path in s.policy_files:
+        text = s.policy_files[fa.policy_path]
+        try:
+            policy: Policy | Any = load_policy(text, s.version)
+        except PolicyError as err:
+            policy = err
+        sub_source = f"{source} --audit-policy-file={fa.policy_path}"
+        if isinstance(policy, PolicyError):
+            sub = DocumentResult(
+                sub_source, "audit-policy", False, covered_count=0,
+                violations=[invalid_policy_finding(policy)],
+                summary="Audit policy is invalid: kube-apiserver would refuse to start with it.",
+                key=f"{doc.key}#policy",
+            )  # fmt: skip
+        else:
+            sub = analyse_policy(policy, sub_source, f"{doc.key}#policy", s)
+        results.append(sub)
+    elif fa.policy_path:
+        result.warnings.append(
+            Finding(
+                "policy-content-unseen",
+                f"the content of {fa.policy_path} was not supplied, so its category coverage is not judged "
+                "(CLI: --policy-file-map; webhook: policySources)",
+            )
+        )
+    return results
+
+
+def analyse_document(doc: Document, source: str, s: Settings) -> list[DocumentResult]:
+    if doc.kind == "audit-policy":
+        return [analyse_policy(doc.obj, source, doc.key, s)]
+    return analyse_apiserver(doc, source, s)

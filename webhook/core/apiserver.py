@@ -1,0 +1,387 @@
+"""kube-apiserver audit configuration: where the flags are, and whether auditing is on.
+
+Sources of flags:
+
+* a kube-apiserver Pod (static-pod manifest or its mirror Pod): the container's
+  ``command`` + ``args``, parsed as pflag does (:mod:`webhook.core.pflag`);
+* a kubeadm ``ClusterConfiguration``: ``apiServer.extraArgs`` — a map in v1beta3, a list of
+  ``{name, value}`` in v1beta4, rendered by kubeadm's ``ArgumentsToCommand``
+  (``cmd/kubeadm/app/util/arguments.go``): sorted by name then value, so with duplicates
+  the lexicographically greatest value ends up last and wins.
+
+The rules are ``shared/spec/apiserver-audit.md``: a policy file, a backend, CIS/STIG
+retention, hostPath mounts for the policy and the log, and valid values (an invalid value
+stops kube-apiserver).  Defaults per target version come from
+``pkg/server/options/audit.go``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.core import pflag
+from webhook.core.findings import Finding
+from webhook.core.versions import RETENTION_DEFAULTS, KubeVersion, format_version
+
+# CIS 1.2.17-1.2.19 (1.27+ numbering) and STIG CNTR-K8-003290..003310.
+RETENTION: tuple[tuple[str, int, str], ...] = (
+    ("audit-log-maxage", 30, "days"),
+    ("audit-log-maxbackup", 10, "files"),
+    ("audit-log-maxsize", 100, "MB"),
+)
+_MODES = ("batch", "blocking", "blocking-strict")
+
+
+@dataclass(frozen=True)
+class Mount:
+    host_path: str
+    mount_path: str
+    read_only: bool
+
+
+@dataclass
+class ApiserverConfig:
+    """The effective audit-relevant configuration of one kube-apiserver."""
+
+    flags: dict[str, str]
+    mounts: list[Mount] | None  # None: the source cannot tell (no volume information)
+    errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
+    notes: list[str] = field(default_factory=list)
+    default_mounts: tuple[str, ...] = ()  # read-only dirs the source always mounts (kubeadm)
+
+
+# ------------------------------------------------------------------ extraction: Pods
+
+
+def find_apiserver_container(pod: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]] | None:
+    """The kube-apiserver container of a Pod and its flags, or None."""
+    spec = pod.get("spec")
+    if not isinstance(spec, Mapping):
+        return None
+    containers = spec.get("containers")
+    if not isinstance(containers, list):
+        return None
+    labelled = _labels(pod).get("component") == "kube-apiserver"
+    fallback = None
+    for c in containers:
+        if not isinstance(c, Mapping):
+            continue
+        command = _str_list(c.get("command"))
+        args = _str_list(c.get("args"))
+        argv = pflag.apiserver_argv(command, args)
+        if argv is not None:
+            return c, argv
+        if labelled and (c.get("name") == "kube-apiserver" or fallback is None):
+            fallback = (c, [*command[1:], *args] if command else args)
+    return fallback
+
+
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def _str_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [v if isinstance(v, str) else str(v) for v in value]
+
+
+def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
+    found = find_apiserver_container(pod)
+    if found is None:
+        return None
+    container, argv = found
+    parsed = pflag.parse(argv)
+    volumes: dict[str, str] = {}
+    spec = pod.get("spec")
+    for v in spec.get("volumes") or [] if isinstance(spec, Mapping) else []:
+        if isinstance(v, Mapping) and isinstance(v.get("hostPath"), Mapping):
+            volumes[str(v.get("name"))] = str(v["hostPath"].get("path", ""))
+    mounts = []
+    for m in container.get("volumeMounts") or []:
+        if isinstance(m, Mapping) and str(m.get("name")) in volumes:
+            mounts.append(
+                Mount(volumes[str(m.get("name"))], str(m.get("mountPath", "")), m.get("readOnly") is True)
+            )
+    return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes))
+
+
+# --------------------------------------------------------------- extraction: kubeadm
+
+# kubeadm's own control-plane mounts for kube-apiserver (phases/controlplane/volumes.go):
+# all read-only, so a log written below them is lost / fails.
+_KUBEADM_DEFAULT_MOUNTS = (
+    "/etc/kubernetes/pki",
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/usr/local/share/ca-certificates",
+    "/etc/pki",
+)
+
+
+def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
+    api = cc.get("apiServer")
+    api = api if isinstance(api, Mapping) else {}
+    raw = api.get("extraArgs")
+    errors: list[str] = []
+    notes: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    if isinstance(raw, Mapping):  # v1beta3 (and older): map[string]string
+        for k, v in raw.items():
+            if not isinstance(v, str):
+                notes.append(
+                    f"extraArgs.{k}: value {v!r} is not a string; kubeadm expects strings (quote it)"
+                )
+            pairs.append((str(k), _scalar(v)))
+    elif isinstance(raw, list):  # v1beta4: list of {name, value}, duplicates allowed
+        for item in raw:
+            if isinstance(item, Mapping) and "name" in item:
+                pairs.append((str(item.get("name")), _scalar(item.get("value", ""))))
+    elif raw is not None:
+        errors.append("apiServer.extraArgs is neither a map (v1beta3) nor a list (v1beta4)")
+    # ArgumentsToCommand: sorted by name, then value; rendered --name=value; last one wins.
+    flags: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for name, value in sorted(pairs):
+        key = pflag.normalize(name.lstrip("-"))
+        if key.startswith("audit-") and key not in pflag.AUDIT_FLAG_TYPES:
+            errors.append(f"unknown flag: --{key}")
+            continue
+        flags[key] = value
+        counts[key] = counts.get(key, 0) + 1
+    for key, n in counts.items():
+        if n > 1:
+            notes.append(
+                f"extraArgs lists {key} {n} times; kubeadm sorts by value, so {flags[key]!r} "
+                "(the greatest value as a string) is the one that takes effect"
+            )
+    mounts = []
+    for v in api.get("extraVolumes") or []:
+        if isinstance(v, Mapping):
+            mounts.append(
+                Mount(str(v.get("hostPath", "")), str(v.get("mountPath", "")), v.get("readOnly") is True)
+            )
+    return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS)
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)
+
+
+# ------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class FlagAnalysis:
+    violations: list[Finding]
+    warnings: list[Finding]
+    policy_path: str | None
+    summary: str
+
+
+def _covering_mount(path: str, mounts: Sequence[Mount]) -> Mount | None:
+    path = posixpath.normpath(path)
+    best: Mount | None = None
+    for m in mounts:
+        mp = posixpath.normpath(m.mount_path)
+        if (path == mp or path.startswith(mp.rstrip("/") + "/")) and (
+            best is None or len(mp) > len(best.mount_path)
+        ):
+            best = m
+    return best
+
+
+def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: KubeVersion) -> FlagAnalysis:
+    """Check one apiserver configuration against shared/spec/apiserver-audit.md."""
+    v: list[Finding] = []
+    w: list[Finding] = []
+    f = cfg.flags
+    for err in cfg.errors:
+        v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
+    for note in cfg.notes:
+        w.append(Finding("apiserver-flag-note", note))
+
+    policy_path = f.get("audit-policy-file", "")
+    log_path = f.get("audit-log-path", "")
+    webhook = f.get("audit-webhook-config-file", "")
+    if not policy_path:
+        v.append(
+            Finding(
+                "audit-policy-file-missing",
+                "--audit-policy-file is not set: kube-apiserver audits nothing without a policy. "
+                "Fix: set --audit-policy-file=/etc/kubernetes/audit-policy.yaml (and mount it).",
+            )
+        )
+    if not log_path and not webhook:
+        v.append(
+            Finding(
+                "audit-backend-missing",
+                "neither --audit-log-path nor --audit-webhook-config-file is set: no audit event is written "
+                "anywhere. Fix: set --audit-log-path=/var/log/kubernetes/audit/audit.log.",
+            )
+        )
+    v += _value_errors(f, log_enabled=bool(log_path), webhook_enabled=bool(webhook))
+    if log_path and log_path != "-":
+        _retention(f, v, w, strict_retention, version)
+    elif log_path == "-":
+        w.append(
+            Finding(
+                "audit-log-stdout",
+                "--audit-log-path=- writes audit events to standard output: they are kept only as long as "
+                "the container log; retention flags do not apply.",
+            )
+        )
+    if cfg.mounts is not None:
+        mounts = list(cfg.mounts) + [Mount(p, p, True) for p in cfg.default_mounts]
+        if policy_path and not _covering_mount(policy_path, mounts):
+            v.append(
+                Finding(
+                    "audit-policy-not-mounted",
+                    f"--audit-policy-file={policy_path} is not inside any hostPath volume mounted into the "
+                    "apiserver container: kube-apiserver cannot read it and will not start. Fix: add a "
+                    "hostPath volume and mount covering it.",
+                )
+            )
+        if log_path and log_path != "-":
+            m = _covering_mount(posixpath.dirname(posixpath.normpath(log_path)) or "/", mounts)
+            if m is None:
+                v.append(
+                    Finding(
+                        "audit-log-not-mounted",
+                        f"--audit-log-path={log_path}: its directory is not inside a hostPath volume, so the "
+                        "audit log is lost whenever the container restarts. Fix: mount a hostPath "
+                        "directory (readOnly: false) at the log directory.",
+                    )
+                )
+            elif m.read_only:
+                v.append(
+                    Finding(
+                        "audit-log-mount-read-only",
+                        f"--audit-log-path={log_path} lies in the read-only mount {m.mount_path}: kube-apiserver "
+                        "cannot write its audit log. Fix: mount the log directory with readOnly: false.",
+                    )
+                )
+    summary = _summary(policy_path, log_path, webhook, v)
+    return FlagAnalysis(v, w, policy_path or None, summary)
+
+
+def _summary(policy: str, log: str, webhook: str, violations: list[Finding]) -> str:
+    backend = " and ".join(
+        x for x in ((f"log file {log}" if log else ""), ("webhook backend" if webhook else "")) if x
+    )
+    state = "on" if policy and backend else "OFF"
+    text = f"kube-apiserver auditing is {state}"
+    if policy:
+        text += f" (policy {policy}"
+        text += f", {backend})" if backend else ", no backend)"
+    if violations:
+        text += f"; {len(violations)} problem{'s' if len(violations) != 1 else ''}"
+    return text + "."
+
+
+def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: bool) -> list[Finding]:
+    """Values kube-apiserver rejects at start-up (options/audit.go Validate + flag parsing)."""
+    out: list[Finding] = []
+    for name, value in f.items():
+        kind = pflag.AUDIT_FLAG_TYPES.get(name)
+        try:
+            if kind == "int":
+                pflag.parse_go_int(value)
+            elif kind == "bool":
+                pflag.parse_go_bool(value)
+            elif kind == "duration":
+                pflag.check_go_duration(value)
+            elif kind == "float":
+                pflag.check_go_float(value)
+        except ValueError as exc:
+            out.append(
+                Finding(
+                    "audit-flag-invalid",
+                    f'kube-apiserver would refuse to start: invalid argument "{value}" for "--{name}" '
+                    f"flag: {exc}",
+                )
+            )
+    enabled = [("log", log_enabled), ("webhook", webhook_enabled)]
+    for backend, on in enabled:
+        if not on:
+            continue
+        mode = f.get(f"audit-{backend}-mode")
+        if mode is not None and mode not in _MODES:
+            out.append(_invalid(f"audit-{backend}-mode", mode, f"must be one of {', '.join(_MODES)}"))
+        version = f.get(f"audit-{backend}-version")
+        if version is not None and version != "audit.k8s.io/v1":
+            out.append(_invalid(f"audit-{backend}-version", version, "only audit.k8s.io/v1 is supported"))
+    if log_enabled:
+        fmt = f.get("audit-log-format")
+        if fmt is not None and fmt not in ("json", "legacy"):
+            out.append(_invalid("audit-log-format", fmt, "must be json or legacy"))
+        for name, _, _ in RETENTION:
+            n = _int(f.get(name))
+            if n is not None and n < 0:
+                out.append(_invalid(name, f[name], "must not be negative"))
+    return out
+
+
+def _invalid(name: str, value: str, why: str) -> Finding:
+    return Finding("audit-flag-invalid", f"kube-apiserver would refuse to start: --{name}={value}: {why}")
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return pflag.parse_go_int(text)
+    except ValueError:
+        return None
+
+
+def _retention(
+    f: Mapping[str, str], v: list[Finding], w: list[Finding], strict: bool, version: KubeVersion
+) -> None:
+    new_defaults = version >= RETENTION_DEFAULTS
+    defaults = {"audit-log-maxage": 366, "audit-log-maxbackup": 100, "audit-log-maxsize": 100}
+    for name, minimum, unit in RETENTION:
+        raw = f.get(name)
+        if raw is None:
+            default = defaults[name] if new_defaults else 0
+            effect = (
+                f"kube-apiserver {format_version(version)} defaults it to {default}"
+                if new_defaults
+                else f"kube-apiserver {format_version(version)} defaults it to 0"
+                + (" (lumberjack then rotates at 100 MB)" if name == "audit-log-maxsize" else " (no limit)")
+            )
+            message = (
+                f"--{name} is not set ({effect}); CIS and the DISA STIG require it set to at least "
+                f"{minimum} {unit}. Fix: --{name}={minimum}."
+            )
+            (v if strict else w).append(Finding(f"{name}-unset", message))
+            continue
+        n = _int(raw)
+        if n is None or n < 0:
+            continue  # reported as invalid
+        if n < minimum:
+            extra = ""
+            if raw.strip() != str(n):
+                extra = f" ({raw!r} is read as {n})"
+            if name == "audit-log-maxsize" and n == 0 and new_defaults:
+                extra += " (0 disables rotation since Kubernetes 1.36)"
+            v.append(
+                Finding(
+                    f"{name}-too-low",
+                    f"--{name}={raw}{extra} is below the CIS/STIG minimum of {minimum} {unit}. "
+                    f"Fix: --{name}={minimum} or more.",
+                )
+            )
+
+
+def retention_values(f: Mapping[str, str]) -> dict[str, int | None]:
+    """The effective numeric retention values (None when unset or unparseable)."""
+    return {name: _int(f.get(name)) for name, _, _ in RETENTION}

@@ -1,0 +1,200 @@
+"""Recognising what a document is, and discovering documents inside ConfigMaps.
+
+Recognised kinds:
+
+* ``audit-policy`` — ``apiVersion: audit.k8s.io/*`` (any version: an old one is reported as
+  invalid, not ignored), or a bare ``rules:`` document without apiVersion/kind whose rules
+  carry ``level`` (kube-apiserver refuses it, and the user should hear so).
+  A ``kind: Policy`` of another API group (Kyverno, …) is *not* an audit policy.
+* ``apiserver-pod`` — a Pod with a kube-apiserver container (by command, or the
+  ``component: kube-apiserver`` label).
+* ``kubeadm-config`` — a kubeadm ``ClusterConfiguration``; also the one embedded in a
+  Cluster API ``KubeadmControlPlane`` and kind's ``kubeadmConfigPatches``.
+* ``configmap`` — a ConfigMap, whose ``data`` values are searched (multi-document YAML
+  included) for any of the above.  ``binaryData`` is ignored, with a note.
+* ``List`` — each item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.core import yamlsafe
+from webhook.core.apiserver import find_apiserver_container
+from webhook.core.findings import Finding
+
+# Substrings that make a ConfigMap value worth parsing (the webhook's pre-check uses them too).
+MARKERS: tuple[str, ...] = ("audit.k8s.io", "ClusterConfiguration", "kube-apiserver")
+KIND_LABEL = "auditwarden.io/kind"
+LABEL_KINDS = ("audit-policy", "apiserver-config")
+KUBEADM_CONFIG = ("kube-system", "kubeadm-config")
+
+
+@dataclass
+class Document:
+    kind: str  # audit-policy | apiserver-pod | kubeadm-config
+    key: str  # stable within the enclosing object, used to pair old and new versions
+    obj: Mapping[str, Any]
+
+
+@dataclass
+class Discovery:
+    documents: list[Document] = field(default_factory=list)
+    violations: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    relevant: bool = False  # the object is one auditwarden judges at all
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def object_name(obj: Mapping[str, Any]) -> str:
+    meta = _meta(obj)
+    ns, name = meta.get("namespace"), meta.get("name") or meta.get("generateName") or "<unnamed>"
+    return f"{ns}/{name}" if ns else str(name)
+
+
+def looks_like_policy(obj: Mapping[str, Any]) -> bool:
+    api = obj.get("apiVersion")
+    if isinstance(api, str):
+        return api.startswith("audit.k8s.io/") or api == "audit.k8s.io"
+    if obj.get("kind") not in (None, "Policy"):
+        return False
+    rules = obj.get("rules")
+    return isinstance(rules, list) and bool(rules) and all(isinstance(r, Mapping) and "level" in r for r in rules)
+
+
+def discover(obj: Any, key: str = "") -> Discovery:
+    """Every judged document in ``obj`` (a parsed YAML/JSON document or admission object)."""
+    out = Discovery()
+    _walk(obj, key, out, depth=0)
+    return out
+
+
+def _walk(obj: Any, key: str, out: Discovery, depth: int) -> None:
+    if not isinstance(obj, Mapping) or depth > 4:
+        return
+    kind = obj.get("kind")
+    api = obj.get("apiVersion")
+    if looks_like_policy(obj):
+        out.relevant = True
+        out.documents.append(Document("audit-policy", key or "policy", obj))
+    elif kind == "Pod":
+        if find_apiserver_container(obj) is not None:
+            out.relevant = True
+            out.documents.append(Document("apiserver-pod", key or "pod", obj))
+    elif kind == "ClusterConfiguration" and (not isinstance(api, str) or api.startswith("kubeadm.k8s.io")):
+        out.relevant = True
+        out.documents.append(Document("kubeadm-config", key or "clusterConfiguration", obj))
+    elif kind == "KubeadmControlPlane":
+        spec = obj.get("spec")
+        kcs = spec.get("kubeadmConfigSpec") if isinstance(spec, Mapping) else None
+        cc = kcs.get("clusterConfiguration") if isinstance(kcs, Mapping) else None
+        if isinstance(cc, Mapping):
+            out.relevant = True
+            out.documents.append(
+                Document("kubeadm-config", f"{key}:spec.kubeadmConfigSpec.clusterConfiguration", cc)
+            )
+    elif kind == "Cluster" and isinstance(api, str) and api.startswith("kind.x-k8s.io"):
+        _kind_cluster(obj, key, out)
+    elif kind == "ConfigMap":
+        _configmap(obj, key, out)
+    elif isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
+        for i, item in enumerate(obj["items"]):
+            _walk(item, f"{key}.items[{i}]" if key else f"items[{i}]", out, depth + 1)
+
+
+def _kind_cluster(obj: Mapping[str, Any], key: str, out: Discovery) -> None:
+    sources: list[tuple[str, Any]] = [(f"{key}kubeadmConfigPatches[{i}]", p)
+                                      for i, p in enumerate(obj.get("kubeadmConfigPatches") or [])]
+    for n, node in enumerate(obj.get("nodes") or []):
+        if isinstance(node, Mapping):
+            sources += [(f"{key}nodes[{n}].kubeadmConfigPatches[{i}]", p)
+                        for i, p in enumerate(node.get("kubeadmConfigPatches") or [])]
+    for where, patch in sources:
+        if not isinstance(patch, str):
+            continue
+        try:
+            docs = yamlsafe.load_all(patch)
+        except yamlsafe.DocumentError as exc:
+            out.warnings.append(Finding("content-unparseable", f"{where}: {exc}"))
+            continue
+        for j, doc in enumerate(docs):
+            if isinstance(doc, Mapping) and doc.get("kind") == "ClusterConfiguration":
+                out.relevant = True
+                out.documents.append(Document("kubeadm-config", f"{where}[{j}]", doc))
+
+
+def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
+    meta = _meta(cm)
+    labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
+    label_kind = labels.get(KIND_LABEL) if isinstance(labels, Mapping) else None
+    is_kubeadm = (meta.get("namespace"), meta.get("name")) == KUBEADM_CONFIG
+    named = object_name(cm)
+    if label_kind is not None:
+        out.relevant = True
+        if label_kind not in LABEL_KINDS:
+            out.warnings.append(
+                Finding(
+                    "label-unknown",
+                    f"label {KIND_LABEL}={label_kind!r} is not one of {', '.join(LABEL_KINDS)}; the content is "
+                    "judged by what it contains",
+                )
+            )
+    data = cm.get("data")
+    if data is not None and not isinstance(data, Mapping):
+        out.relevant = True
+        out.violations.append(Finding("content-malformed", f"ConfigMap {named}: data is not a map of strings"))
+        return
+    found_before = len(out.documents)
+    for data_key, value in (data or {}).items():
+        where = f"{key}data[{data_key}]"
+        if not isinstance(value, str):
+            out.relevant = True
+            out.violations.append(Finding("content-malformed", f"{where}: value is not a string"))
+            continue
+        forced = label_kind is not None or (is_kubeadm and data_key == "ClusterConfiguration")
+        if not forced and not any(marker in value for marker in MARKERS):
+            continue
+        try:
+            docs = yamlsafe.load_all(value)
+        except yamlsafe.DocumentError as exc:
+            # Bounded-load refusals (aliases, depth, size) and broken YAML in content that
+            # claims to be audit configuration are violations: auditwarden cannot vouch for it.
+            bounded = not str(exc).startswith("invalid YAML")
+            if forced or bounded or "audit.k8s.io" in value:
+                out.relevant = True
+                out.violations.append(
+                    Finding("content-unparseable", f"{where} cannot be analysed: {exc}. Fix the YAML.")
+                )
+            continue
+        before = len(out.documents)
+        for j, doc in enumerate(docs):
+            sub = f"{where}" if len(docs) == 1 else f"{where}[{j}]"
+            _walk(doc, sub, out, depth=1)
+        if forced and len(out.documents) == before and label_kind == "audit-policy":
+            out.violations.append(
+                Finding(
+                    "labelled-not-a-policy",
+                    f"{where}: the ConfigMap is labelled {KIND_LABEL}=audit-policy but this value is not an "
+                    "audit.k8s.io Policy. Fix: store the policy YAML here, or remove the label.",
+                )
+            )
+    if label_kind == "audit-policy" and not data:
+        out.violations.append(
+            Finding(
+                "labelled-not-a-policy",
+                f"ConfigMap {named} is labelled {KIND_LABEL}=audit-policy but has no data. Fix: store the "
+                "policy YAML in it, or remove the label.",
+            )
+        )
+    if is_kubeadm:
+        out.relevant = True
+    if cm.get("binaryData") and (out.relevant or len(out.documents) > found_before):
+        out.warnings.append(
+            Finding("binary-data-ignored", f"ConfigMap {named}: binaryData is not analysed")
+        )

@@ -1,0 +1,150 @@
+"""Rendering check results: text for people, JSON (a stable contract) and SARIF 2.1.0.
+
+Pure functions from results to strings; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook import __version__
+from webhook.core.analysis import DocumentResult
+
+JSON_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Report:
+    results: list[DocumentResult]
+    profile: str
+    kubernetes_version: str
+    skipped: list[str] = field(default_factory=list)  # documents that are nothing we judge
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[DocumentResult]:
+        return [r for r in self.results if r.violations]
+
+    @property
+    def exit_code(self) -> int:
+        if self.unreadable:
+            return 2
+        return 1 if self.failed else 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": JSON_SCHEMA_VERSION,
+            "profile": self.profile,
+            "kubernetesVersion": self.kubernetes_version,
+            "documents": len(self.results),
+            "passed": len(self.results) - len(self.failed),
+            "failed": len(self.failed),
+            "violations": sum(len(r.violations) for r in self.results),
+            "warnings": sum(len(r.warnings) for r in self.results),
+            "skipped": list(self.skipped),
+            "unreadable": list(self.unreadable),
+            "exitCode": self.exit_code,
+        }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps({"results": [r.as_dict() for r in report.results], "summary": report.summary()}, indent=2)
+
+
+def to_text(report: Report, color: bool) -> str:
+    def style(text: str, fg: str) -> str:
+        if not color:
+            return text
+        codes = {"red": "31", "green": "32", "yellow": "33", "dim": "2", "bold": "1"}
+        return f"\x1b[{codes[fg]}m{text}\x1b[0m"
+
+    lines: list[str] = []
+    for r in report.results:
+        head = style("FAIL", "red") if r.violations else style("PASS", "green")
+        lines.append(f"{head} {r.source} ({r.kind})")
+        if r.summary:
+            lines.append(f"  {r.summary}")
+        if r.categories:
+            for cid, c in r.categories.items():
+                if c["covered"]:
+                    lines.append(f"    {style('✓', 'green')} {cid:<15} {c['level']}")
+                else:
+                    first = c["missed"][0]
+                    more = f" (+{len(c['missed']) - 1} more)" if len(c["missed"]) > 1 else ""
+                    lines.append(f"    {style('✗', 'red')} {cid:<15} {first['probe']}: {first['reason']}{more}")
+        for f in r.violations:
+            lines.append(f"  {style('violation', 'red')} [{f.code}] {f.message}")
+        for f in r.warnings:
+            lines.append(f"  {style('warning', 'yellow')} [{f.code}] {f.message}")
+        lines.append("")
+    for s in report.skipped:
+        lines.append(style(f"skipped {s}: not an audit policy, kube-apiserver Pod, kubeadm "
+                           "ClusterConfiguration or ConfigMap carrying one", "dim"))
+    for u in report.unreadable:
+        lines.append(style(f"unreadable {u}", "red"))
+    s = report.summary()
+    lines.append(
+        f"{s['documents']} document(s) checked with profile {report.profile} "
+        f"(Kubernetes {report.kubernetes_version}): {s['passed']} passed, {s['failed']} failed, "
+        f"{s['warnings']} warning(s)."
+    )
+    return "\n".join(lines)
+
+
+def to_sarif(report: Report) -> str:
+    rules: dict[str, dict[str, Any]] = {}
+    results: list[dict[str, Any]] = []
+    for r in report.results:
+        for level, findings in (("error", r.violations), ("warning", r.warnings)):
+            for f in findings:
+                rules.setdefault(f.code, {"id": f.code, "shortDescription": {"text": f.code.replace("-", " ")}})
+                results.append(
+                    {
+                        "ruleId": f.code,
+                        "level": level,
+                        "message": {"text": f"{r.source}: {f.message}"},
+                        "locations": [
+                            {
+                                "physicalLocation": {
+                                    "artifactLocation": {"uri": _source_path(r.source)},
+                                    "region": {"startLine": 1},
+                                }
+                            }
+                        ],
+                    }
+                )
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "auditwarden",
+                        "version": __version__,
+                        "informationUri": "https://github.com/auditwarden/auditwarden",
+                        "rules": sorted(rules.values(), key=lambda x: str(x["id"])),
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(sarif, indent=2)
+
+
+def _source_path(source: str) -> str:
+    """``dir/file.yaml:2#data[x]`` -> ``dir/file.yaml``."""
+    path = source.split("#", 1)[0]
+    head, sep, tail = path.rpartition(":")
+    return head if sep and tail.isdigit() else path
+
+
+def render(report: Report, fmt: str, color: bool) -> str:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "sarif":
+        return to_sarif(report)
+    return to_text(report, color)
