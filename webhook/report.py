@@ -84,11 +84,11 @@ def to_text(report: Report, color: bool) -> str:
                            "ClusterConfiguration or ConfigMap carrying one", "dim"))
     for u in report.unreadable:
         lines.append(style(f"unreadable {u}", "red"))
-    s = report.summary()
+    totals = report.summary()
     lines.append(
-        f"{s['documents']} document(s) checked with profile {report.profile} "
-        f"(Kubernetes {report.kubernetes_version}): {s['passed']} passed, {s['failed']} failed, "
-        f"{s['warnings']} warning(s)."
+        f"{totals['documents']} document(s) checked with profile {report.profile} "
+        f"(Kubernetes {report.kubernetes_version}): {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['warnings']} warning(s)."
     )
     return "\n".join(lines)
 

@@ -227,11 +227,11 @@ def judge(
     if operation == "DELETE":
         if kind == "Pod":
             return _skip(name, "deleting a mirror Pod is the kubelet's own clean-up")
-        before = _analyse(old, source, s)
-        if not before.results:
+        removed = _analyse(old, source, s)
+        if not removed.results:
             return _skip(name)
-        changes = compare(before.results, [], deleted=True)
-        return _decide(mode, name, [], before.results, changes, changes, [], worse=True,
+        changes = compare(removed.results, [], deleted=True)
+        return _decide(mode, name, [], removed.results, changes, changes, [], worse=True,
                        exempted_by=exempted_by, operation=operation)  # fmt: skip
 
     after = _analyse(new, source, s)
@@ -274,9 +274,7 @@ def _decide(
     warnings = warnings + non_blocking_changes
     if not violations:
         decision: Decision = "allow"
-    elif mode == "warn":
-        decision = "warn"
-    elif mode == "ratchet" and not worse and not (_keys(violations) & _ALWAYS_BLOCKING):
+    elif mode == "warn" or (mode == "ratchet" and not worse and not (_keys(violations) & _ALWAYS_BLOCKING)):
         decision = "warn"
     else:
         decision = "deny"

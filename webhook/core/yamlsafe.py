@@ -43,7 +43,7 @@ class DocumentError(ValueError):
     """The text is not YAML/JSON we are willing to load; ``str()`` is the reason."""
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):
     """Safe C loader whose timestamps stay strings (as after Kubernetes' YAML→JSON step)."""
 
 
@@ -139,7 +139,7 @@ def load_one(text: str | bytes) -> Any:
 def _iter_docs(text: str) -> Iterator[Any]:
     loader = _Loader(text)
     try:
-        while loader.check_data():
+        while loader.check_data():  # type: ignore[no-untyped-call]
             yield loader.get_data()
     finally:
         loader.dispose()

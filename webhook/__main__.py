@@ -1,0 +1,5 @@
+"""``python -m webhook`` runs the CLI."""
+
+from webhook.cli import main
+
+main()
