@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from webhook.core.categories import Catalog, parse_catalog
@@ -20,7 +19,7 @@ from webhook.core.versions import NEWEST, KubeVersion
 @lru_cache(maxsize=1)
 def packaged_catalog() -> Catalog:
     """The catalog shipped as package data (``webhook/data/categories.yaml``)."""
-    return parse_catalog(resources.files("webhook.data").joinpath("categories.yaml").read_text("utf-8"))
+    return parse_catalog((Path(__file__).parent / "data" / "categories.yaml").read_text("utf-8"))
 
 
 def build_context(

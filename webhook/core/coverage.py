@@ -239,27 +239,49 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 "that stage) disappear from the audit log.",
             )
         )
-    group_wildcard = version >= GROUP_WILDCARD
-    for j, later in enumerate(policy.rules):
-        for i in range(j):
-            if subsumes(policy.rules[i], later, group_wildcard):
-                out.append(
-                    Finding(
-                        "shadowed-rule",
-                        f"rule {j} ({later.describe()}) can never match: rule {i} "
-                        f"({policy.rules[i].describe()}) matches every request it would.",
-                    )
-                )
-                break
+    for i, j in shadowed_rules(policy, version >= GROUP_WILDCARD):
+        out.append(
+            Finding(
+                "shadowed-rule",
+                f"rule {j} ({policy.rules[j].describe()}) can never match: rule {i} "
+                f"({policy.rules[i].describe()}) matches every request it would.",
+            )
+        )
     return out
 
 
 # ------------------------------------------------------------- rule subsumption (sound)
 
 
-def _subset_or_any(inner: tuple[str, ...], outer: tuple[str, ...]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Sets:
+    users: frozenset[str]
+    groups: frozenset[str]
+    verbs: frozenset[str]
+    namespaces: frozenset[str]
+
+    @staticmethod
+    def of(rule: PolicyRule) -> _Sets:
+        return _Sets(
+            frozenset(rule.users), frozenset(rule.user_groups), frozenset(rule.verbs), frozenset(rule.namespaces)
+        )
+
+
+def _subset_or_any(inner: frozenset[str], outer: frozenset[str]) -> bool:
     """A list matcher ``outer`` accepts everything ``inner`` accepts (empty = everything)."""
-    return not outer or (bool(inner) and set(inner) <= set(outer))
+    return not outer or (bool(inner) and inner <= outer)
+
+
+def shadowed_rules(policy: Policy, group_wildcard: bool = True) -> list[tuple[int, int]]:
+    """Pairs (earlier, later) where rule ``later`` can never match because of ``earlier``."""
+    sets = [_Sets.of(r) for r in policy.rules]
+    out = []
+    for j, later in enumerate(policy.rules):
+        for i in range(j):
+            if _subsumes(policy.rules[i], sets[i], later, sets[j], group_wildcard):
+                out.append((i, j))
+                break
+    return out
 
 
 def subsumes(first: PolicyRule, later: PolicyRule, group_wildcard: bool = True) -> bool:
@@ -267,11 +289,15 @@ def subsumes(first: PolicyRule, later: PolicyRule, group_wildcard: bool = True) 
 
     Conservative: when in doubt, False (so a "shadowed" warning is always right).
     """
-    if not _subset_or_any(later.users, first.users):
+    return _subsumes(first, _Sets.of(first), later, _Sets.of(later), group_wildcard)
+
+
+def _subsumes(first: PolicyRule, fs: _Sets, later: PolicyRule, ls: _Sets, group_wildcard: bool) -> bool:
+    if not _subset_or_any(ls.users, fs.users):
         return False
-    if not _subset_or_any(later.user_groups, first.user_groups):
+    if not _subset_or_any(ls.groups, fs.groups):
         return False
-    if not _subset_or_any(later.verbs, first.verbs):
+    if not _subset_or_any(ls.verbs, fs.verbs):
         return False
     first_res = bool(first.namespaces or first.resources)
     later_res = bool(later.namespaces or later.resources)
@@ -286,7 +312,7 @@ def subsumes(first: PolicyRule, later: PolicyRule, group_wildcard: bool = True) 
     # first takes the resource branch: later must too.
     if not later_res:
         return False
-    if not _subset_or_any(later.namespaces, first.namespaces):
+    if not _subset_or_any(ls.namespaces, fs.namespaces):
         return False
     if not first.resources:
         return True
@@ -325,7 +351,7 @@ def _gr_covered(gr: GroupResources, firsts: tuple[GroupResources, ...], group_wi
             if any(r == "*" for r in f.resources) and not f.resource_names:
                 return True
             continue
-        if not _subset_or_any(gr.resource_names, f.resource_names):
+        if not _subset_or_any(frozenset(gr.resource_names), frozenset(f.resource_names)):
             continue
         if all(any(_res_covers(o, i) for o in f.resources) for i in gr.resources):
             return True
