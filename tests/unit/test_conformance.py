@@ -111,5 +111,5 @@ def test_two_cases_need_the_1_36_group_wildcard() -> None:
 
 @pytest.mark.parametrize("case", WILDCARD_CASES, ids=_ids(WILDCARD_CASES))
 def test_group_wildcard_is_invalid_before_1_36(case: dict[str, Any]) -> None:
-    with pytest.raises(PolicyError, match="resources.group"):
+    with pytest.raises(PolicyError, match=r"resources\.group"):
         decode_policy(case["policy"], parse_version("1.35"))

@@ -4,7 +4,7 @@ change analysis compares between an old and a new version."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from webhook.core import apiserver
@@ -88,11 +88,18 @@ def analyse_policy(policy_or_obj: Policy | Any, source: str, key: str, s: Settin
 
 def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentResult]:
     if doc.kind == "apiserver-pod":
-        cfg = apiserver.from_pod(doc.obj)
-        if cfg is None:  # pragma: no cover - discovery only yields pods with the container
+        found = apiserver.from_pod(doc.obj)
+        if found is None:  # pragma: no cover - discovery only yields pods with the container
             return []
+        cfg = found
+    elif doc.kind == "k3s-config":
+        cfg = apiserver.from_k3s_config(doc.obj)
+    elif doc.kind == "kops-cluster":
+        cfg = apiserver.from_kops_cluster(doc.obj)
     else:
         cfg = apiserver.from_cluster_configuration(doc.obj)
+    if doc.files:
+        s = replace(s, policy_files={**doc.files, **s.policy_files})
     strict = s.profile.name != "baseline"
     fa = apiserver.analyse_flags(cfg, strict_retention=strict, version=s.version)
     result = DocumentResult(
@@ -129,7 +136,36 @@ def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentR
     return results
 
 
+def analyse_openshift(doc: Document, source: str) -> DocumentResult:
+    """OpenShift ``APIServer`` config: ``spec.audit.profile: None`` switches auditing off."""
+    spec = doc.obj.get("spec")
+    audit = spec.get("audit") if isinstance(spec, Mapping) else None
+    audit = audit if isinstance(audit, Mapping) else {}
+    profile = audit.get("profile", "Default")
+    result = DocumentResult(source, doc.kind, True, key=doc.key,
+                            summary=f"OpenShift audit profile {profile}.")  # fmt: skip
+    if profile == "None":
+        result.violations.append(
+            Finding(
+                "audit-profile-none",
+                "spec.audit.profile: None disables API-server audit logging for the whole cluster. "
+                "Fix: use Default (or WriteRequestBodies/AllRequestBodies).",
+            )
+        )
+    for rule in audit.get("customRules") or []:
+        if isinstance(rule, Mapping) and rule.get("profile") == "None":
+            result.warnings.append(
+                Finding(
+                    "audit-profile-none",
+                    f"customRules: requests of group {rule.get('group')!r} are not audited (profile None)",
+                )
+            )
+    return result
+
+
 def analyse_document(doc: Document, source: str, s: Settings) -> list[DocumentResult]:
     if doc.kind == "audit-policy":
         return [analyse_policy(doc.obj, source, doc.key, s)]
+    if doc.kind == "openshift-apiserver":
+        return [analyse_openshift(doc, source)]
     return analyse_apiserver(doc, source, s)

@@ -170,6 +170,50 @@ def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
     return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS)
 
 
+def from_k3s_config(cfg: Mapping[str, Any]) -> ApiserverConfig:
+    """k3s/RKE2 ``config.yaml``: ``kube-apiserver-arg`` entries are ``name=value`` flags."""
+    raw = cfg.get("kube-apiserver-arg")
+    entries = [raw] if isinstance(raw, str) else [_scalar(e) for e in raw] if isinstance(raw, list) else []
+    parsed = pflag.parse(["--" + e.lstrip("-") for e in entries])
+    return ApiserverConfig(dict(parsed.values), None, list(parsed.errors), list(parsed.notes))
+
+
+# kops ClusterSpec.kubeAPIServer field names (pkg/apis/kops/componentconfig.go) -> flags
+_KOPS_FLAGS = {
+    "auditLogPath": "audit-log-path",
+    "auditLogMaxAge": "audit-log-maxage",
+    "auditLogMaxBackups": "audit-log-maxbackup",
+    "auditLogMaxSize": "audit-log-maxsize",
+    "auditLogFormat": "audit-log-format",
+    "auditPolicyFile": "audit-policy-file",
+    "auditWebhookConfigFile": "audit-webhook-config-file",
+    "auditWebhookBatchBufferSize": "audit-webhook-batch-buffer-size",
+    "auditWebhookBatchMaxSize": "audit-webhook-batch-max-size",
+    "auditWebhookBatchMaxWait": "audit-webhook-batch-max-wait",
+    "auditWebhookBatchThrottleBurst": "audit-webhook-batch-throttle-burst",
+    "auditWebhookBatchThrottleEnable": "audit-webhook-batch-throttle-enable",
+    "auditWebhookBatchThrottleQps": "audit-webhook-batch-throttle-qps",
+    "auditWebhookInitialBackoff": "audit-webhook-initial-backoff",
+    "auditWebhookMode": "audit-webhook-mode",
+}
+
+
+def from_kops_cluster(cluster: Mapping[str, Any]) -> ApiserverConfig:
+    """kops ``Cluster``: ``spec.kubeAPIServer.audit*`` fields become kube-apiserver flags."""
+    spec = cluster.get("spec")
+    kas = spec.get("kubeAPIServer") if isinstance(spec, Mapping) else None
+    flags: dict[str, str] = {}
+    notes: list[str] = []
+    for field_name, value in (kas or {}).items() if isinstance(kas, Mapping) else ():
+        if isinstance(field_name, str) and field_name.startswith("audit"):
+            flag = _KOPS_FLAGS.get(field_name)
+            if flag is None:
+                notes.append(f"kubeAPIServer.{field_name} is not an audit field auditwarden knows; ignored")
+                continue
+            flags[flag] = _scalar(value)
+    return ApiserverConfig(flags, None, [], notes)
+
+
 def _scalar(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"

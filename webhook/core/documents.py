@@ -34,9 +34,10 @@ KUBEADM_CONFIG = ("kube-system", "kubeadm-config")
 
 @dataclass
 class Document:
-    kind: str  # audit-policy | apiserver-pod | kubeadm-config
+    kind: str  # audit-policy | apiserver-pod | kubeadm-config | k3s-config | kops-cluster | openshift-apiserver
     key: str  # stable within the enclosing object, used to pair old and new versions
     obj: Mapping[str, Any]
+    files: Mapping[str, str] = field(default_factory=dict)  # files the document itself ships (kops fileAssets)
 
 
 @dataclass
@@ -106,6 +107,37 @@ def _walk(obj: Any, key: str, out: Discovery, depth: int) -> None:
     elif isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
         for i, item in enumerate(obj["items"]):
             _walk(item, f"{key}.items[{i}]" if key else f"items[{i}]", out, depth + 1)
+    elif kind == "APIServer" and isinstance(api, str) and api.startswith("config.openshift.io/"):
+        out.relevant = True
+        out.documents.append(Document("openshift-apiserver", key or "apiserver", obj))
+    else:
+        _distro(obj, key, out)
+
+
+def _distro(obj: Mapping[str, Any], key: str, out: Discovery) -> None:
+    """Distribution configuration files that carry kube-apiserver audit settings."""
+    if "kube-apiserver-arg" in obj:  # k3s / RKE2 config.yaml
+        out.relevant = True
+        out.documents.append(Document("k3s-config", key or "config", obj))
+        return
+    spec = obj.get("spec")
+    kas = spec.get("kubeAPIServer") if isinstance(spec, Mapping) else None
+    if isinstance(kas, Mapping) and any(isinstance(k, str) and k.startswith("audit") for k in kas):
+        assert isinstance(spec, Mapping)
+        files = {
+            str(fa["path"]): fa["content"]
+            for fa in spec.get("fileAssets") or []
+            if isinstance(fa, Mapping) and isinstance(fa.get("path"), str) and isinstance(fa.get("content"), str)
+        }
+        out.relevant = True
+        out.documents.append(Document("kops-cluster", key or "cluster", obj, files))
+        return
+    cluster = obj.get("cluster")
+    api_server = cluster.get("apiServer") if isinstance(cluster, Mapping) else None
+    policy = api_server.get("auditPolicy") if isinstance(api_server, Mapping) else None
+    if isinstance(policy, Mapping):  # Talos machine configuration
+        out.relevant = True
+        out.documents.append(Document("audit-policy", f"{key}cluster.apiServer.auditPolicy", policy))
 
 
 def _kind_cluster(obj: Mapping[str, Any], key: str, out: Discovery) -> None:

@@ -130,7 +130,7 @@ def _analyse(obj: Mapping[str, Any] | None, source: str, s: Settings) -> _Analys
     found = discover(obj)
     results: list[DocumentResult] = []
     for doc in found.documents:
-        bare = doc.key in ("policy", "pod", "clusterConfiguration")
+        bare = doc.key in ("policy", "pod", "clusterConfiguration", "config", "cluster", "apiserver")
         doc_source = source if bare and source else (f"{source}#{doc.key}" if source else doc.key)
         results += analyse_document(doc, doc_source, s)
     violations = list(found.violations) + [v for r in results for v in r.violations]
