@@ -176,7 +176,9 @@ def test_auditwarden_agrees_with_upstream(oracle: Any, policy: dict[str, Any], r
         got = evaluator.evaluate(attributes(req))
         COUNTER["requests"] += 1
         assert got.level == want["level"], f"level differs for {req}\n{text}"
-        assert sorted(got.omit_stages) == sorted(want["omitStages"]), f"omitStages differ for {req}\n{text}"
+        # A set, as upstream's own tests compare it: when no rule matches, upstream returns the
+        # policy's list verbatim (duplicates included); the union for a matched rule has none.
+        assert got.omit_stages == set(want["omitStages"]), f"omitStages differ for {req}\n{text}"
 
 
 def test_enough_cases_ran() -> None:

@@ -69,14 +69,61 @@ def find_apiserver_container(pod: Mapping[str, Any]) -> tuple[Mapping[str, Any],
     for c in containers:
         if not isinstance(c, Mapping):
             continue
-        command = _str_list(c.get("command"))
-        args = _str_list(c.get("args"))
-        argv = pflag.apiserver_argv(command, args)
+        env = _env(c)
+        command = [expand(a, env) for a in _str_list(c.get("command"))]
+        args = [expand(a, env) for a in _str_list(c.get("args"))]
+        # With no command the image's entrypoint runs: only trust args as kube-apiserver
+        # flags when the container is recognisably kube-apiserver.
+        identified = labelled or c.get("name") == "kube-apiserver" or _is_apiserver_image(c.get("image"))
+        argv = pflag.apiserver_argv(command, args) if command or identified else None
         if argv is not None:
             return c, argv
         if labelled and (c.get("name") == "kube-apiserver" or fallback is None):
             fallback = (c, [*command[1:], *args] if command else args)
     return fallback
+
+
+def _is_apiserver_image(image: Any) -> bool:
+    if not isinstance(image, str):
+        return False
+    repo = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+    return repo in ("kube-apiserver", "hyperkube") or repo.startswith("kube-apiserver-")
+
+
+def _env(container: Mapping[str, Any]) -> dict[str, str]:
+    """Literal env values, in order; later entries may refer to earlier ones (kubelet rules)."""
+    out: dict[str, str] = {}
+    for e in container.get("env") or []:
+        if isinstance(e, Mapping) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str):
+            out[e["name"]] = expand(e["value"], out)
+    return out
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """The kubelet's ``$(VAR)`` expansion (third_party/forked/golang/expansion/expand.go):
+    ``$(NAME)`` becomes the value when NAME is defined, ``$$`` is an escaped ``$``, and an
+    undefined reference stays as written."""
+    if "$" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "$" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(":
+                end = text.find(")", i + 2)
+                if end != -1:
+                    name = text[i + 2 : end]
+                    out.append(env[name] if name in env else text[i : end + 1])
+                    i = end + 1
+                    continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
 
 
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -145,17 +192,12 @@ def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
                 pairs.append((str(item.get("name")), _scalar(item.get("value", ""))))
     elif raw is not None:
         errors.append("apiServer.extraArgs is neither a map (v1beta3) nor a list (v1beta4)")
-    # ArgumentsToCommand: sorted by name, then value; rendered --name=value; last one wins.
-    flags: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    for name, value in sorted(pairs):
-        key = pflag.normalize(name.lstrip("-"))
-        if key.startswith("audit-") and key not in pflag.AUDIT_FLAG_TYPES:
-            errors.append(f"unknown flag: --{key}")
-            continue
-        flags[key] = value
-        counts[key] = counts.get(key, 0) + 1
-    for key, n in counts.items():
+    # ArgumentsToCommand: sorted by name, then value, rendered "--name=value"; the result
+    # goes through pflag exactly as kube-apiserver would read it (last one wins).
+    parsed = pflag.parse([f"--{name}={value}" for name, value in sorted(pairs)])
+    flags = dict(parsed.values)
+    errors += parsed.errors
+    for key, n in parsed.occurrences.items():
         if n > 1:
             notes.append(
                 f"extraArgs lists {key} {n} times; kubeadm sorts by value, so {flags[key]!r} "
@@ -237,7 +279,7 @@ def _covering_mount(path: str, mounts: Sequence[Mount]) -> Mount | None:
     for m in mounts:
         mp = posixpath.normpath(m.mount_path)
         if (path == mp or path.startswith(mp.rstrip("/") + "/")) and (
-            best is None or len(mp) > len(best.mount_path)
+            best is None or len(mp) > len(posixpath.normpath(best.mount_path))
         ):
             best = m
     return best
@@ -360,6 +402,7 @@ def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: b
         mode = f.get(f"audit-{backend}-mode")
         if mode is not None and mode not in _MODES:
             out.append(_invalid(f"audit-{backend}-mode", mode, f"must be one of {', '.join(_MODES)}"))
+        out += _batch_and_truncate_errors(f, backend)
         version = f.get(f"audit-{backend}-version")
         if version is not None and version != "audit.k8s.io/v1":
             out.append(_invalid(f"audit-{backend}-version", version, "only audit.k8s.io/v1 is supported"))
@@ -371,6 +414,61 @@ def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: b
             n = _int(f.get(name))
             if n is not None and n < 0:
                 out.append(_invalid(name, f[name], "must not be negative"))
+    return out
+
+
+@dataclass(frozen=True)
+class _BackendDefaults:
+    """options/audit.go defaults of one backend."""
+
+    mode: str
+    buffer: int
+    max_batch: int
+    throttle: bool
+    qps: float
+    burst: int
+
+
+_BACKEND_DEFAULTS = {
+    "log": _BackendDefaults("blocking", 10000, 1, False, 0.0, 0),
+    "webhook": _BackendDefaults("batch", 10000, 400, True, 10.0, 15),
+}
+
+
+def _batch_and_truncate_errors(f: Mapping[str, str], backend: str) -> list[Finding]:
+    """options/audit.go validateBackendBatchOptions and AuditTruncateOptions.Validate."""
+    d = _BACKEND_DEFAULTS[backend]
+    out: list[Finding] = []
+    p = f"audit-{backend}"
+    if f.get(f"{p}-mode", d.mode) == "batch":
+        for name, default in ((f"{p}-batch-buffer-size", d.buffer), (f"{p}-batch-max-size", d.max_batch)):
+            n = _int(f[name]) if name in f else default
+            if n is not None and n <= 0:
+                out.append(_invalid(name, f.get(name, str(default)), "must be positive in batch mode"))
+        raw_throttle = f.get(f"{p}-batch-throttle-enable")
+        try:
+            throttle = d.throttle if raw_throttle is None else pflag.parse_go_bool(raw_throttle)
+        except ValueError:
+            throttle = False  # reported as an invalid value
+        if throttle:
+            for name, fallback in ((f"{p}-batch-throttle-qps", d.qps), (f"{p}-batch-throttle-burst", float(d.burst))):
+                try:
+                    value = float(f[name].replace("_", "")) if name in f else fallback
+                except ValueError:
+                    continue  # reported as an invalid value
+                if value <= 0:
+                    out.append(
+                        _invalid(name, f.get(name, str(fallback)), "must be positive when batch throttling is enabled")
+                    )
+    event = _int(f[f"{p}-truncate-max-event-size"]) if f"{p}-truncate-max-event-size" in f else 102400
+    batch = _int(f[f"{p}-truncate-max-batch-size"]) if f"{p}-truncate-max-batch-size" in f else 10485760
+    if event is not None and event <= 0:
+        out.append(_invalid(f"{p}-truncate-max-event-size", str(event), "must be positive"))
+    elif event is not None and batch is not None and batch < event:
+        out.append(
+            _invalid(f"{p}-truncate-max-batch-size", str(batch),
+                     f"must not be smaller than --{p}-truncate-max-event-size ({event})")
+        )  # fmt: skip
     return out
 
 

@@ -204,24 +204,20 @@ def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
                     Finding("content-unparseable", f"{where} cannot be analysed: {exc}. Fix the YAML.")
                 )
             continue
-        before = len(out.documents)
         for j, doc in enumerate(docs):
             sub = f"{where}" if len(docs) == 1 else f"{where}[{j}]"
             _walk(doc, sub, out, depth=1)
-        if forced and len(out.documents) == before and label_kind == "audit-policy":
-            out.violations.append(
-                Finding(
-                    "labelled-not-a-policy",
-                    f"{where}: the ConfigMap is labelled {KIND_LABEL}=audit-policy but this value is not an "
-                    "audit.k8s.io Policy. Fix: store the policy YAML here, or remove the label.",
-                )
-            )
-    if label_kind == "audit-policy" and not data:
+    # The label says "this ConfigMap carries an audit policy" (other keys, a README say, may
+    # sit beside it); without one, it is a violation of its own.
+    unparseable = any(v.code == "content-unparseable" for v in out.violations)
+    if label_kind == "audit-policy" and not unparseable and not any(
+        d.kind == "audit-policy" for d in out.documents[found_before:]
+    ):
         out.violations.append(
             Finding(
                 "labelled-not-a-policy",
-                f"ConfigMap {named} is labelled {KIND_LABEL}=audit-policy but has no data. Fix: store the "
-                "policy YAML in it, or remove the label.",
+                f"ConfigMap {named} is labelled {KIND_LABEL}=audit-policy but none of its data values is an "
+                "audit.k8s.io Policy. Fix: store the policy YAML in it, or remove the label.",
             )
         )
     if is_kubeadm:

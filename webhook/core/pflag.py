@@ -79,6 +79,7 @@ _BOOL_FLAGS = frozenset(
         "contention-profiling",
         "debug-socket-path-enabled",
         "service-account-lookup",
+        "shutdown-send-retry-after",
         "service-account-extend-token-expiration",
         "encryption-provider-config-automatic-reload",
         "watch-cache",
@@ -142,8 +143,15 @@ def parse(args: Sequence[str]) -> ParsedFlags:
                 continue
             name, has_value, value = body.partition("=")
             name = normalize(name)
+            # Flag names are case-sensitive: --Audit-Log-Path is no flag of kube-apiserver.
+            unknown_audit = name.lower().startswith("audit-") and name not in AUDIT_FLAG_TYPES
             if not has_value:
+                known = name in AUDIT_FLAG_TYPES or name in _BOOL_FLAGS
                 if name in _BOOL_FLAGS:
+                    value = "true"
+                elif not known and (i >= len(args) or args[i].startswith("--")):
+                    # A flag auditwarden does not know, followed by another flag: a boolean
+                    # (nobody passes "--x" as the value of a string flag).
                     value = "true"
                 elif i < len(args):
                     value = args[i]
@@ -151,14 +159,21 @@ def parse(args: Sequence[str]) -> ParsedFlags:
                 else:
                     out.errors.append(f"flag needs an argument: --{name}")
                     continue
-            if name.startswith("audit-") and name not in AUDIT_FLAG_TYPES:
+            if unknown_audit:
                 out.errors.append(f"unknown flag: --{name}")
                 continue
             out.values[name] = value
             out.occurrences[name] = out.occurrences.get(name, 0) + 1
         elif arg.startswith("-") and len(arg) > 1:
-            # A shorthand cluster; kube-apiserver's only shorthand is -v (klog verbosity).
-            if re.fullmatch(r"-v(=?\d+)?", arg):
+            # A shorthand cluster; kube-apiserver's only shorthand is -v (klog verbosity,
+            # component-base logs/api/v1/options.go), which takes a value: "-v 2", "-v=2", "-v2".
+            if arg == "-v":
+                if i >= len(args):
+                    out.errors.append("flag needs an argument: 'v' in -v")
+                else:
+                    i += 1
+                continue
+            if re.fullmatch(r"-v=?[0-9]+", arg, re.ASCII):
                 continue
             out.errors.append(f"unknown shorthand flag: {arg[1]!r} in {arg} (long flags need two dashes)")
         else:
@@ -190,6 +205,8 @@ def parse_go_int(text: str) -> int:
         base = 8
         digits = s[1:]
         prefixed = True
+    if not re.fullmatch(r"[0-9a-zA-Z_]*", digits, re.ASCII):
+        raise ValueError(f'parsing "{text}": invalid syntax')  # Go accepts ASCII digits only
     if prefixed and digits.startswith("_"):
         digits = digits[1:]  # an underscore may separate the prefix and the first digit
         if not digits:
@@ -211,19 +228,24 @@ def parse_go_bool(text: str) -> bool:
     return _GO_BOOL[text]
 
 
-_DURATION = re.compile(r"[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0")
+_DURATION = re.compile(r"[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0", re.ASCII)
+# strconv.ParseFloat: decimal or hex floats, inf/nan, underscores between digits
+_FLOAT = re.compile(
+    r"[-+]?(([0-9](_?[0-9])*)?\.?[0-9]*([eE][-+]?[0-9]+)?|0[xX][0-9a-fA-F_.]+([pP][-+]?[0-9]+)?"
+    r"|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])",
+    re.ASCII,
+)
 
 
 def check_go_duration(text: str) -> None:
+    """time.ParseDuration's grammar."""
     if not _DURATION.fullmatch(text):
         raise ValueError(f'time: invalid duration "{text}"')
 
 
 def check_go_float(text: str) -> None:
-    try:
-        float(text.replace("_", ""))
-    except ValueError:
-        raise ValueError(f'parsing "{text}": invalid syntax') from None
+    if not text or not _FLOAT.fullmatch(text) or not any(c.isdigit() or c in "iInN" for c in text):
+        raise ValueError(f'parsing "{text}": invalid syntax')
 
 
 def apiserver_argv(command: Sequence[str], args: Sequence[str]) -> list[str] | None:

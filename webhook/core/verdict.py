@@ -31,6 +31,7 @@ from webhook.core.analysis import DocumentResult, Settings, analyse_document
 from webhook.core.categories import Catalog
 from webhook.core.documents import discover, object_name
 from webhook.core.findings import Finding
+from webhook.core.precheck import is_mirror_pod
 from webhook.core.versions import NEWEST, KubeVersion
 
 __all__ = [
@@ -208,6 +209,39 @@ def _keys(findings: Sequence[Finding]) -> set[str]:
     return {f.code for f in findings}
 
 
+def _doc_keys(analysed: _Analysed) -> set[tuple[str, str]]:
+    keys = {("", f.code) for f in analysed.violations}
+    keys |= {(r.key, f.code) for r in analysed.results for f in r.violations}
+    return keys
+
+
+def _worse(before: _Analysed, after: _Analysed, changes: Sequence[Finding]) -> bool:
+    """Ratchet: does the new version make the object worse than the old one?
+
+    Worse means a blocking change (a dropped flag or configuration), a violation the old
+    version did not have (per document and code), a category lost while the document is
+    below the profile, or a retention value lowered while it is below the threshold.
+    Repairing something kube-apiserver would refuse (an invalid policy or flag) into
+    something merely weak is an improvement, not a worsening.
+    """
+    if any(c.code in _BLOCKING_CHANGES for c in changes):
+        return True
+    if _keys(before.violations) & _ALWAYS_BLOCKING and not _keys(after.violations) & _ALWAYS_BLOCKING:
+        return False
+    if _doc_keys(after) - _doc_keys(before):
+        return True
+    after_codes = _keys(after.violations)
+    for c in changes:
+        if c.code == "category-lost" and after_codes & {"categories-below-minimum", "category-required"}:
+            return True
+        if c.code == "retention-lowered" and any(
+            code.endswith("-too-low") and c.message.split("--", 1)[-1].startswith(code[: -len("-too-low")])
+            for code in after_codes
+        ):
+            return True
+    return False
+
+
 def judge(
     new: Mapping[str, Any] | None,
     old: Mapping[str, Any] | None,
@@ -241,14 +275,9 @@ def judge(
     changes = compare(before.results, after.results, deleted=False) if before else []
     blocking_changes = [c for c in changes if c.code in _BLOCKING_CHANGES]
     violations = after.violations + blocking_changes
-    if before is None:
-        worse = True  # CREATE: judged as in enforce
-    else:
-        worse = bool(_keys(after.violations) - _keys(before.violations)) or bool(blocking_changes) or any(
-            c.code in ("category-lost", "retention-lowered") for c in changes
-        )
-    if kind == "Pod" and mode == "ratchet":
-        mode = "warn"  # mirror Pods have no old version to compare with
+    worse = True if before is None else _worse(before, after, changes)  # CREATE: judged as in enforce
+    if kind == "Pod" and mode == "ratchet" and is_mirror_pod(subject):
+        mode = "warn"  # mirror Pods have no old version to compare with (the kubelet recreates them)
     return _decide(mode, name, after.results, after.results, changes, violations, after.warnings,
                    worse=worse, exempted_by=exempted_by, operation=operation)  # fmt: skip
 

@@ -125,7 +125,9 @@ def load_all(text: str | bytes) -> list[Any]:
         raise DocumentError(f"invalid YAML: {_one_line(exc)}") from None
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. unhashable keys
         raise DocumentError(f"invalid YAML: {_one_line(exc)}") from None
-    if "&" in text:  # without an anchor there is no alias, so nothing can expand
+    # The walk counts expansions and measures depth.  Without an anchor there is no alias,
+    # and below MAX_DEPTH on the cheap bound the depth cannot exceed the limit either.
+    if "&" in text or _depth_bound(text) > MAX_DEPTH:
         _check_expansion(docs)
     return docs
 
