@@ -1,12 +1,20 @@
 """Client for the Go differential oracle (tests/oracle/main.go).
 
 The oracle runs kube-apiserver's own audit-policy loader and evaluator
-(``k8s.io/apiserver/pkg/audit/policy``); one persistent process answers one JSON line per
-question.
+(``k8s.io/apiserver/pkg/audit/policy`` of k8s.io/apiserver v0.37.2); one persistent process
+answers one JSON line per question:
+
+    in:  {"policy": "<policy file text>", "requests": [ATTRS, ...], "validateOnly": false}
+    out: {"valid": bool, "error": "<load error or empty>",
+          "results": [{"level": ..., "omitStages": [...sorted], "omitManagedFields": bool}, ...]}
+
+ATTRS has the shape of the ``request`` entries of shared/conformance/checker-conformance.yaml
+(missing keys are Go zero values: ``isResourceRequest`` defaults to false there).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,33 +25,59 @@ import pytest
 
 from tests.support.tools import tool
 
+MISSING = "auditwarden-oracle is not built: run `bash tests/oracle/build.sh` (scripts/test.sh does)"
+
+
+class OracleError(RuntimeError):
+    """The oracle died or refused an input line (a bug in the caller or the oracle, never a verdict)."""
+
 
 class Oracle:
     def __init__(self) -> None:
         binary = tool("auditwarden-oracle")
         if binary is None:
-            message = "auditwarden-oracle is not built: run `bash tests/oracle/build.sh` (scripts/test.sh does)"
             if os.environ.get("AUDITWARDEN_ALLOW_MISSING_TOOLS") == "1":
-                pytest.skip(message)
-            pytest.fail(message)
+                pytest.skip(f"{MISSING} (skipped because AUDITWARDEN_ALLOW_MISSING_TOOLS=1)")
+            pytest.fail(MISSING)
         self._proc = subprocess.Popen(
-            [str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            [str(binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
         )
 
     def check(self, policy_text: str, requests: list[dict[str, Any]], validate_only: bool = False) -> dict[str, Any]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        """Load ``policy_text`` with upstream's loader and evaluate each request; the parsed answer line."""
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        if stdin is None or stdout is None or self._proc.poll() is not None:
+            raise OracleError(f"auditwarden-oracle is not running (exit status {self._proc.returncode})")
         line = json.dumps({"policy": policy_text, "requests": requests, "validateOnly": validate_only})
-        self._proc.stdin.write(line + "\n")
-        self._proc.stdin.flush()
-        answer: dict[str, Any] = json.loads(self._proc.stdout.readline())
+        try:
+            stdin.write(line + "\n")
+            stdin.flush()
+        except BrokenPipeError as err:
+            raise OracleError(f"auditwarden-oracle died (exit status {self._proc.poll()})") from err
+        reply = stdout.readline()
+        if not reply:
+            raise OracleError(f"auditwarden-oracle closed its output (exit status {self._proc.wait(timeout=10)})")
+        answer: dict[str, Any] = json.loads(reply)
         if "fatal" in answer:
-            raise RuntimeError(answer["fatal"])
+            raise OracleError(f"auditwarden-oracle refused the input line: {answer['fatal']}")
         return answer
 
     def close(self) -> None:
-        if self._proc.stdin:
-            self._proc.stdin.close()
-        self._proc.wait(timeout=10)
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
     def __enter__(self) -> Oracle:
         return self
