@@ -1,11 +1,158 @@
-"""`auditwarden serve` — placeholder, implementation in progress."""
+"""``auditwarden serve``: the admission webhook over TLS, served by gunicorn.
+
+With no TLS options it uses ``certs/tls.crt`` and ``certs/tls.key`` under the current
+directory, creating a self-signed CA and a serving certificate for ``localhost`` and
+``127.0.0.1`` there first when they are missing, prints where they are and the caBundle,
+and serves — so ``curl --cacert certs/ca.crt https://127.0.0.1:8443/healthz`` answers.
+
+An invalid configuration (or unusable certificate files) stops it before it serves, with
+the reason on stderr and exit code 2.  Flask, gunicorn, cryptography and the kubernetes
+client are imported inside the command only, so other commands start fast.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import click
+
+DEFAULT_BIND = "127.0.0.1:8443"
+DEV_CERT_DIR = "certs"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"auditwarden serve: {message}", err=True)
+    sys.exit(2)
+
+
+def _check_bind(bind: str) -> str:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(
+            f"{bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443", param_hint="--bind"
+        )
+    return bind
 
 
 @click.command()
-def serve() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, metavar="HOST:PORT", help="Address to listen on.")
+@click.option(
+    "--tls-cert", type=click.Path(dir_okay=False), help="Serving certificate (PEM); reloaded when it changes."
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Configuration file (YAML). Default: $AUDITWARDEN_CONFIG, else built-in defaults.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="gunicorn worker processes (more than 1 switches metrics to prometheus multiprocess mode).",
+)
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Threads per worker.")
+def serve(
+    bind: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    config_path: str | None,
+    workers: int,
+    threads: int,
+) -> None:
+    """Run the admission webhook (POST /validate; GET /healthz, /readyz, /metrics) over HTTPS."""
+    from webhook.service.config import ConfigError, build_context, load_config
+
+    _check_bind(bind)
+    try:
+        config = load_config(config_path)
+        build_context(config)  # reads categoriesFile: refuse to start when it is unusable
+    except ConfigError as exc:
+        _fail(f"invalid configuration: {exc}")
+        return
+
+    if (tls_cert is None) != (tls_key is None):
+        _fail("--tls-cert and --tls-key go together: give both, or neither for local development certificates")
+    if tls_cert is None or tls_key is None:
+        tls_cert, tls_key = _dev_certs(bind)
+
+    from webhook.service.tls import TLSError, check_files
+
+    try:
+        status = check_files(tls_cert, tls_key)
+    except TLSError as exc:
+        _fail(f"cannot use the TLS certificate: {exc}")
+        return
+    problem = status.problem()
+    if problem:  # serve anyway (a rotation may be on its way); /readyz reports it
+        click.echo(f"auditwarden serve: warning: {problem}; /readyz answers 503 until it is replaced", err=True)
+
+    if workers > 1:
+        _multiprocess_metrics_dir()
+
+    from webhook.service.logs import logconfig_dict
+    from webhook.service.server import WebhookServer
+
+    access_log = os.environ.get("AUDITWARDEN_ACCESS_LOG") == "1"
+    options: dict[str, Any] = {
+        "bind": [bind],
+        "workers": workers,
+        "threads": threads,
+        "certfile": tls_cert,
+        "keyfile": tls_key,
+        "loglevel": config.log_level,
+        "logconfig_dict": logconfig_dict(config.log_level, access_log=access_log),
+    }
+    start = {"msg": "starting auditwarden", "bind": bind, "workers": workers, "threads": threads,
+             "certificate": tls_cert, **config.describe()}  # fmt: skip
+    click.echo(json.dumps(start), err=True)
+    WebhookServer(config, options).run()
+
+
+def _dev_certs(bind: str) -> tuple[str, str]:
+    from webhook.certs import CertError, ca_bundle_b64, ensure_local_dev_certs
+
+    directory = Path(DEV_CERT_DIR)
+    try:
+        paths = ensure_local_dev_certs(directory)
+        bundle = ca_bundle_b64(paths.ca)
+    except (CertError, OSError) as exc:
+        _fail(f"cannot prepare local development certificates in {directory.resolve()}: {exc}")
+        raise AssertionError("unreachable") from None
+    click.echo(f"TLS certificate: {paths.cert.resolve()}")
+    click.echo(f"TLS key:         {paths.key.resolve()}")
+    click.echo(f"CA certificate:  {paths.ca.resolve()}")
+    click.echo(f"caBundle: {bundle}")
+    host, _, port = bind.rpartition(":")
+    if host in ("0.0.0.0", "[::]", "localhost"):
+        host = "127.0.0.1"
+    click.echo(f"Try: curl --cacert {paths.ca} https://{host}:{port}/healthz")
+    return str(paths.cert), str(paths.key)
+
+
+def _multiprocess_metrics_dir() -> None:
+    """A private, empty PROMETHEUS_MULTIPROC_DIR for this server (removed when it exits)."""
+    existing = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if existing:
+        Path(existing).mkdir(parents=True, exist_ok=True)
+        for stale in Path(existing).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return
+    directory = tempfile.mkdtemp(prefix="auditwarden-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    master = os.getpid()
+
+    def cleanup() -> None:
+        if os.getpid() == master:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(cleanup)

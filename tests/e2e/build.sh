@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Build the tools the e2e suite needs into ${AUDITWARDEN_TOOLS:-~/.cache/auditwarden/tools}/bin:
+#   kube-apiserver  from k8s.io/kubernetes (pinned in harness/go.mod)
+#   etcd-runner     single-member embedded etcd (harness/cmd/etcd-runner)
+#   helm            helm.sh/helm/v4
+#   kube-bench      github.com/aquasecurity/kube-bench (+ its cfg/ copied next to it)
+#
+# Idempotent: a build is skipped when its binary exists and its stamp file records the same
+# inputs (pinned version, go version, harness go.mod/go.sum/source hash). Needs only Go >= 1.26
+# and network access to the Go module proxy.
+#
+# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|helm|kube-bench ...]
+set -euo pipefail
+
+K8S_VERSION=v1.37.2            # keep in sync with harness/go.mod (harness/gen-replaces.sh)
+HELM_VERSION=v4.2.4
+KUBE_BENCH_VERSION=v0.15.6
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HARNESS="$HERE/harness"
+TOOLS=${AUDITWARDEN_TOOLS:-$HOME/.cache/auditwarden/tools}
+BIN="$TOOLS/bin"
+STAMPS="$TOOLS/stamps"
+mkdir -p "$BIN" "$STAMPS"
+
+export GOFLAGS=-mod=mod
+export CGO_ENABLED=${CGO_ENABLED:-0}
+
+force=0
+wanted=()
+for a in "$@"; do
+  case "$a" in
+    --force) force=1 ;;
+    kube-apiserver|etcd-runner|helm|kube-bench) wanted+=("$a") ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $a" >&2; exit 2 ;;
+  esac
+done
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner helm kube-bench)
+
+command -v go >/dev/null || { echo "build.sh: Go is required (https://go.dev/dl/)" >&2; exit 1; }
+GO_VERSION=$(go env GOVERSION)
+
+hash_files() { cat "$@" | sha256sum | cut -c1-16; }
+now() { date +%s; }
+fmt_secs() { printf '%dm%02ds' $(( $1 / 60 )) $(( $1 % 60 )); }
+
+# step NAME STAMP_CONTENT FUNCTION
+step() {
+  local name=$1 stamp=$2 fn=$3 stampfile="$STAMPS/$1.stamp" t0 dt
+  if [[ $force -eq 0 && -x "$BIN/$name" && -f "$stampfile" && "$(cat "$stampfile")" == "$stamp" ]]; then
+    echo "==> $name: up to date ($BIN/$name)"
+    return 0
+  fi
+  echo "==> $name: building ..."
+  t0=$(now)
+  rm -f "$stampfile"
+  "$fn"
+  printf '%s\n' "$stamp" > "$stampfile"
+  dt=$(( $(now) - t0 ))
+  echo "==> $name: built in $(fmt_secs $dt) ($BIN/$name)"
+  timings+=("$name $(fmt_secs $dt)")
+}
+
+build_kube_apiserver() {
+  local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  (cd "$HARNESS" && go build -trimpath -o "$BIN/kube-apiserver.tmp" \
+    -ldflags "-s -w \
+      -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=$minor \
+      -X k8s.io/component-base/version.gitTreeState=clean \
+      -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z" \
+    k8s.io/kubernetes/cmd/kube-apiserver)
+  mv -f "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+}
+
+build_etcd_runner() {
+  (cd "$HARNESS" && go build -trimpath -ldflags "-s -w" -o "$BIN/etcd-runner.tmp" ./cmd/etcd-runner)
+  mv -f "$BIN/etcd-runner.tmp" "$BIN/etcd-runner"
+}
+
+build_helm() {
+  # helm hard-codes only "v4.MINOR"; its release Makefile injects the full version like this.
+  GOBIN="$BIN" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+}
+
+build_kube_bench() {
+  local ldflags="-s -w -X github.com/aquasecurity/kube-bench/cmd.KubeBenchVersion=$KUBE_BENCH_VERSION"
+  local moddir src
+  if ! GOBIN="$BIN" go install -trimpath -ldflags "$ldflags" "github.com/aquasecurity/kube-bench@$KUBE_BENCH_VERSION"; then
+    # `go install m@v` also reads m's @v/list (deprecation check); some proxies/mirrors refuse
+    # that. Building inside the downloaded module is equivalent: same go.mod, go.sum, replaces.
+    echo "    go install failed; building from the module download instead"
+    moddir=$(go mod download -json "github.com/aquasecurity/kube-bench@$KUBE_BENCH_VERSION" \
+      | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')
+    [[ -d "$moddir" ]] || { echo "cannot download github.com/aquasecurity/kube-bench@$KUBE_BENCH_VERSION" >&2; exit 1; }
+    (cd "$moddir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$BIN/kube-bench.tmp" .)
+    mv -f "$BIN/kube-bench.tmp" "$BIN/kube-bench"
+  fi
+  # kube-bench needs its cfg/ directory (benchmarks); it ships in the module download.
+  src="$(go env GOMODCACHE)/github.com/aquasecurity/kube-bench@$KUBE_BENCH_VERSION/cfg"
+  [[ -d "$src" ]] || { echo "kube-bench cfg not found at $src" >&2; exit 1; }
+  rm -rf "$TOOLS/kube-bench"
+  mkdir -p "$TOOLS/kube-bench"
+  cp -R "$src" "$TOOLS/kube-bench/cfg"
+  chmod -R u+w "$TOOLS/kube-bench"
+  echo "    kube-bench cfg: $src (copied to $TOOLS/kube-bench/cfg)"
+}
+
+harness_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum")
+runner_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/etcd-runner/*.go)
+
+timings=()
+total0=$(now)
+for w in "${wanted[@]}"; do
+  case "$w" in
+    kube-apiserver) step kube-apiserver "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_apiserver ;;
+    etcd-runner)    step etcd-runner "go=$GO_VERSION src=$runner_hash" build_etcd_runner ;;
+    helm)           step helm "helm=$HELM_VERSION go=$GO_VERSION" build_helm ;;
+    kube-bench)     step kube-bench "kube-bench=$KUBE_BENCH_VERSION go=$GO_VERSION" build_kube_bench ;;
+  esac
+done
+echo "==> done in $(fmt_secs $(( $(now) - total0 ))) ; tools in $BIN"
+for t in "${timings[@]}"; do echo "    $t"; done
