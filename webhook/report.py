@@ -50,7 +50,8 @@ class Report:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps({"results": [r.as_dict() for r in report.results], "summary": report.summary()}, indent=2)
+    # Compact: json's C encoder is used only without indent, and this is a machine contract.
+    return json.dumps({"results": [r.as_dict() for r in report.results], "summary": report.summary()})
 
 
 def to_text(report: Report, color: bool) -> str:

@@ -83,23 +83,21 @@ def _exact_depth(text: str) -> int:
 
 
 def _check_expansion(docs: list[Any]) -> None:
-    budget = MAX_NODES
-    stack: list[tuple[Any, int]] = [(d, 1) for d in docs]
+    """Walk the loaded documents once, counting every visit (aliases count each time)."""
+    budget = MAX_NODES - len(docs)
+    stack: list[tuple[Any, int]] = [(d, 1) for d in docs if type(d) is dict or type(d) is list]
     while stack:
         node, depth = stack.pop()
-        budget -= 1
+        if depth > MAX_DEPTH:
+            raise DocumentError(f"document is nested deeper than {MAX_DEPTH} levels")
+        values = node.values() if type(node) is dict else node
+        budget -= 2 * len(node) if type(node) is dict else len(node)
         if budget < 0:
             raise DocumentError(
                 f"document expands to more than {MAX_NODES} nodes (excessive YAML aliasing?)"
             )
-        if depth > MAX_DEPTH:
-            raise DocumentError(f"document is nested deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            for k, v in node.items():
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+        deeper = depth + 1
+        stack.extend((v, deeper) for v in values if type(v) is dict or type(v) is list)
 
 
 def load_all(text: str | bytes) -> list[Any]:
