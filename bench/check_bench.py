@@ -12,7 +12,7 @@ plus, in-process, how many times per second a 300-rule policy is loaded, validat
 judged against all category probes.
 
 Each process is run ``--repeat`` times; the median wall time and the peak RSS are
-reported.  Usage: ``python bench/check_bench.py [--repeat 5] [--no-checkov] [--write bench/README-check.md]``.
+reported.  Usage: ``python bench/check_bench.py [--repeat 5] [--no-checkov] [--write FILE]``.
 """
 
 from __future__ import annotations

@@ -239,6 +239,14 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 "that stage) disappear from the audit log.",
             )
         )
+    if len(policy.rules) > SHADOW_CHECK_MAX_RULES:
+        out.append(
+            Finding(
+                "shadowed-rule-check-skipped",
+                f"the policy has {len(policy.rules)} rules; the check for rules that can never match runs "
+                f"only up to {SHADOW_CHECK_MAX_RULES}",
+            )
+        )
     for i, j in shadowed_rules(policy, version >= GROUP_WILDCARD):
         out.append(
             Finding(
@@ -272,8 +280,14 @@ def _subset_or_any(inner: frozenset[str], outer: frozenset[str]) -> bool:
     return not outer or (bool(inner) and inner <= outer)
 
 
+# The pairwise check is quadratic; beyond this many rules it is skipped (a warning says so).
+SHADOW_CHECK_MAX_RULES = 1000
+
+
 def shadowed_rules(policy: Policy, group_wildcard: bool = True) -> list[tuple[int, int]]:
     """Pairs (earlier, later) where rule ``later`` can never match because of ``earlier``."""
+    if len(policy.rules) > SHADOW_CHECK_MAX_RULES:
+        return []
     sets = [_Sets.of(r) for r in policy.rules]
     out = []
     for j, later in enumerate(policy.rules):
