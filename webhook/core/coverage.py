@@ -124,10 +124,11 @@ def _level_name(rank: int) -> str:
     return next(name for name, r in LEVEL_RANK.items() if r == rank)
 
 
-def _first_miss(result: CategoryResult) -> str:
+def _first_miss(result: CategoryResult, *, named: bool = True) -> str:
     m = result.missed[0]
     more = f" (+{len(result.missed) - 1} more probes)" if len(result.missed) > 1 else ""
-    return f"{result.id}: probe {m.probe}: {m.reason}{more}"
+    text = f"probe {m.probe}: {m.reason}{more}"
+    return f"{result.id}: {text}" if named else text
 
 
 def _profile_violations(policy: Policy, coverage: Coverage) -> None:
@@ -151,7 +152,7 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                 Finding(
                     "category-required",
                     f"the {profile.name} profile requires category {cid}, which is not covered: "
-                    f"{_first_miss(result).split(': ', 1)[1]}",
+                    f"{_first_miss(result, named=False)}",
                 )
             )
     for stage in profile.required_stages:

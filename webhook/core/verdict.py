@@ -230,15 +230,22 @@ def _worse(before: _Analysed, after: _Analysed, changes: Sequence[Finding]) -> b
         return False
     if _doc_keys(after) - _doc_keys(before):
         return True
-    after_codes = _keys(after.violations)
-    for c in changes:
-        if c.code == "category-lost" and after_codes & {"categories-below-minimum", "category-required"}:
-            return True
-        if c.code == "retention-lowered" and any(
-            code.endswith("-too-low") and c.message.split("--", 1)[-1].startswith(code[: -len("-too-low")])
-            for code in after_codes
-        ):
-            return True
+    lost = any(c.code == "category-lost" for c in changes)
+    if lost and _keys(after.violations) & {"categories-below-minimum", "category-required"}:
+        return True
+    # A retention value lowered while the document reports it below the threshold (compared
+    # on the flags themselves, not on the text of the retention-lowered finding).
+    old_flags = {r.key: r.flags for r in before.results if r.flags is not None}
+    for r in after.results:
+        was = old_flags.get(r.key)
+        if was is None or r.flags is None:
+            continue
+        too_low = {f.code for f in r.violations}
+        before_values = apiserver.retention_values(was)
+        for name, now in apiserver.retention_values(r.flags).items():
+            old_value = before_values[name]
+            if now is not None and old_value is not None and now < old_value and f"{name}-too-low" in too_low:
+                return True
     return False
 
 
