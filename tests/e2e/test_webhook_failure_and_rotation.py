@@ -14,7 +14,6 @@ import base64
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -30,6 +29,7 @@ from tests.e2e.webhook_server import (
     exists,
     kubectl_apply,
     policy_configmap,
+    unique,
 )
 
 CONFIG = {"mode": "enforce", "profile": "baseline", "kubernetesVersion": "1.37"}
@@ -46,10 +46,6 @@ def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         probe_policy=P.COVERS_2,
     ) as d:
         yield d
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -27,6 +27,7 @@ from tests.e2e.webhook_server import (
     exists,
     kubectl_apply,
     policy_configmap,
+    unique,
     warnings_of,
 )
 
@@ -59,10 +60,6 @@ def mode(webhook: Deployment, **config: Any) -> Iterator[None]:
         yield
     finally:
         webhook.switch_mode(ENFORCE)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 # ------------------------------------------------------------------------- mirror Pods

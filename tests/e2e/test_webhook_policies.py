@@ -8,7 +8,6 @@ verdict.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.e2e.webhook_server import (
     exists,
     kubectl_apply,
     policy_configmap,
+    unique,
     warnings_of,
 )
 
@@ -42,10 +42,6 @@ def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         probe_policy=P.COVERS_2,
     ) as d:
         yield d
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 # ------------------------------------------------------------------------- audit policies

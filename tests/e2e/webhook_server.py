@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -442,3 +443,8 @@ def deployed_webhook(
             for kind, name, ns in deployment.cleanup if deployment else ():
                 extra = ["--grace-period=0", "--force"] if kind == "pod" else []
                 cluster.kubectl("delete", kind, name, "-n", ns, "--ignore-not-found", *extra)
+
+
+def unique(prefix: str) -> str:
+    """A fresh object name, so the e2e modules never collide with each other or a rerun."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
