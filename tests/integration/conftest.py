@@ -128,6 +128,13 @@ class Server:
         return sorted(int(line.split()[0]) for line in out.stdout.splitlines()
                       if line.strip() and "forkserver" not in line)  # fmt: skip
 
+    def wait_for_workers(self, n: int, timeout: float = 30.0) -> list[int]:
+        """The worker PIDs once ``n`` are running: /healthz answers as soon as the first one has booted."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.workers()) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return found
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

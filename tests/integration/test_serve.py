@@ -94,7 +94,7 @@ def test_invalid_configuration_refuses_to_start(tmp_path: Path) -> None:
 
 def test_several_workers_share_their_metrics(start_server: Any) -> None:
     server: Server = start_server({}, args=["--workers", "2", "--threads", "2"])
-    assert len(server.workers()) == 2
+    assert len(server.wait_for_workers(2)) == 2
     n = 40
     for i in range(n):
         # New connections each time, so both workers get some of them.

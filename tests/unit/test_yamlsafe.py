@@ -62,6 +62,14 @@ def test_100k_deep_flow_sequence_nesting_is_refused_in_process_without_crashing(
         load_all("[" * depth + "]" * depth)
 
 
+@pytest.mark.parametrize("depth", [101, 1_000, 3_000])
+def test_flow_nesting_past_the_limit_is_refused_as_too_deep_whatever_libyaml_says(depth: int) -> None:
+    # 3,000 stays below the cheap bound (no event scan); libyaml from PyYAML 6.0.4 refuses
+    # flow nesting past its own limit with "exceeded maximum nesting depth": same reason.
+    with pytest.raises(DocumentError, match="nested deeper than 100 levels"):
+        load_all("[" * depth + "]" * depth)
+
+
 def test_100k_deep_flow_mapping_nesting_is_refused() -> None:
     depth = 100_000
     with pytest.raises(DocumentError, match="nested deeper"):

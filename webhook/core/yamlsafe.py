@@ -3,7 +3,9 @@
 Input reaches auditwarden from people and from the network, so every load is bounded:
 
 * **Nesting depth.**  libyaml's composer recurses in C: ``[`` nested 100,000 deep crashes
-  the process with a segmentation fault (measured with PyYAML 6.0.3).  Before the real
+  the process with a segmentation fault (measured with PyYAML 6.0.3; the libyaml bundled
+  from 6.0.4 on refuses flow nesting past its own limit, which we report the same way, but
+  block nesting and older builds are not covered by that).  Before the real
   parse, a cheap upper bound on the depth is computed from the text; only when that bound
   is high is the event stream (which libyaml produces iteratively, without recursion)
   scanned to measure the true depth.  Documents nested deeper than :data:`MAX_DEPTH` are
@@ -77,9 +79,21 @@ def _exact_depth(text: str) -> int:
                         return deepest
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
+        if _is_libyaml_depth_limit(exc):
+            return MAX_DEPTH + 1
         return deepest  # the real parse reports the syntax error with its position
     return deepest
+
+
+def _is_libyaml_depth_limit(exc: BaseException) -> bool:
+    """libyaml's own nesting guard (the libyaml bundled from PyYAML 6.0.4 on) fired.
+
+    Its scanner refuses flow collections nested deeper than its limit with "exceeded maximum
+    nesting depth", before the parser has emitted the events we count, so the depth scan
+    would see fewer than :data:`MAX_DEPTH` levels.  It means the same thing as ours.
+    """
+    return "maximum nesting depth" in str(exc)
 
 
 def _check_expansion(docs: list[Any]) -> None:
@@ -120,6 +134,8 @@ def load_all(text: str | bytes) -> list[Any]:
     try:
         docs = list(_iter_docs(text))
     except yaml.YAMLError as exc:
+        if _is_libyaml_depth_limit(exc):
+            raise DocumentError(f"document is nested deeper than {MAX_DEPTH} levels") from None
         raise DocumentError(f"invalid YAML: {_one_line(exc)}") from None
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. unhashable keys
         raise DocumentError(f"invalid YAML: {_one_line(exc)}") from None
