@@ -4,6 +4,7 @@ bounded time and memory, and the same worker answers the next request."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import time
@@ -206,7 +207,8 @@ def test_huge_policy_hits_the_deadline(server: Server, survives: Any) -> None:
     policy = huge_policy(30_000)
     assert len(policy) < 3 * MIB
     message, seconds = deny_reason(server, review(policy_configmap(policy)), params={"timeout": "1s"})
-    assert "did not finish within 0.5 s: the content is too large or complex to vouch for" in message
+    # The budget printed is what was left when the child started (0.5 s less the time to read the body).
+    assert re.search(r"did not finish within 0\.\d s: the content is too large or complex to vouch for", message)
     assert seconds < 3
 
 

@@ -153,7 +153,7 @@ def oracle() -> Iterator[Any]:
 COUNTER = {"policies": 0, "valid": 0, "requests": 0}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(policy=policies(), reqs=st.lists(requests(), min_size=1, max_size=8), as_yaml=st.booleans())
 def test_auditwarden_agrees_with_upstream(oracle: Any, policy: dict[str, Any], reqs: list[dict[str, Any]],
                                           as_yaml: bool) -> None:  # fmt: skip

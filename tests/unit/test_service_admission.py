@@ -7,7 +7,7 @@ import unicodedata
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.reviews import WEAK_POLICY, body, policy_configmap, review
@@ -243,6 +243,8 @@ def test_responses_are_json_serialisable_with_the_same_uid() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(min_size=0, max_size=400), min_size=0, max_size=12), st.booleans())
+@example(["; " + "a" * 200], False)  # once gave " ..." (emptied only after the ";" was cut)
+@example(["0" * 118 + " ; " + "0" * 10], True)  # once kept a trailing space
 def test_any_findings_give_valid_warnings(messages: list[str], allowed: bool) -> None:
     findings = [Finding(f"code-{i}", m) for i, m in enumerate(messages)]
     resp = build_response("u", _verdict_with(findings, allowed=allowed), kind="ConfigMap", name="n")["response"]
@@ -257,6 +259,7 @@ def test_any_findings_give_valid_warnings(messages: list[str], allowed: bool) ->
 
 
 @given(st.text(max_size=300), st.integers(min_value=8, max_value=200))
+@settings(deadline=None)
 def test_clean_line_bounds(text: str, limit: int) -> None:
     line = clean_line(text, limit)
     assert len(line) <= limit

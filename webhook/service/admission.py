@@ -287,9 +287,9 @@ def warning_line(message: str, limit: int = MAX_WARNING_CHARS) -> str:
         if len(candidate) > limit:
             break
         line = candidate
+    line = line.rstrip(";").strip()
     if not line:
         return clean_line(text, limit)
-    line = line.rstrip(";")
     if not line.endswith(".") and len(line) + 4 <= limit:
         line += " ..."
     return line
