@@ -79,10 +79,8 @@ def _exact_depth(text: str) -> int:
                         return deepest
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError as exc:
-        if _is_libyaml_depth_limit(exc):
-            return MAX_DEPTH + 1
-        return deepest  # the real parse reports the syntax error with its position
+    except yaml.YAMLError:
+        return deepest  # the real parse reports the error (libyaml's depth limit included)
     return deepest
 
 
@@ -90,8 +88,10 @@ def _is_libyaml_depth_limit(exc: BaseException) -> bool:
     """libyaml's own nesting guard (the libyaml bundled from PyYAML 6.0.4 on) fired.
 
     Its scanner refuses flow collections nested deeper than its limit with "exceeded maximum
-    nesting depth", before the parser has emitted the events we count, so the depth scan
-    would see fewer than :data:`MAX_DEPTH` levels.  It means the same thing as ours.
+    nesting depth", before the parser has emitted the events the depth scan counts, so the
+    scan sees fewer than :data:`MAX_DEPTH` levels and the real parse meets the same error
+    (safely: libyaml's limit is far below the depth at which its composer's recursion
+    crashes).  It means the same thing as ours, so it gets our reason.
     """
     return "maximum nesting depth" in str(exc)
 
