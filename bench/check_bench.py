@@ -1,6 +1,6 @@
 """Benchmark of ``auditwarden check`` (issue 2), reported as ratios measured in one run.
 
-Compares, over the files of ``shared/corpus/``:
+Compares, over the files of the real-world corpus in ``tests/data/corpus/``:
 
 * ``auditwarden check`` (a whole process, as CI runs it);
 * a bare Python process that only loads the same YAML files with libyaml (the floor:
@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AUDITWARDEN_SHARED", REPO.parent / "shared"))
-CORPUS = SHARED / "corpus"
+CORPUS = REPO / "tests" / "data" / "corpus"
 CHECKOV_VENV = REPO / ".cache" / "checkov-venv"
 CHECKOV_SPEC = "checkov>=3.3,<3.4"
 

@@ -1,6 +1,6 @@
 """auditwarden's policy loader vs kube-apiserver's, on every policy we have (issue 5 §5).
 
-1. For every audit policy in ``shared/corpus/`` (the policy files, and the policies embedded in
+1. For every audit policy in ``tests/data/corpus/`` (the policy files, and the policies embedded in
    the kubeadm, distro and static-pod files), every policy of the upstream conformance data the
    unit tests use, and the e2e scenarios' own policies: "kube-apiserver would start with this
    ``--audit-policy-file``" as judged by auditwarden (``webhook.core.policy.load_policy``)
@@ -22,11 +22,11 @@ import yaml
 
 from tests.e2e import policies as P
 from tests.e2e.cluster import Cluster, ClusterError
-from tests.support.tools import SHARED
+from tests.support.tools import DATA
 from webhook.core.policy import PolicyError, load_policy
 
-CORPUS = SHARED / "corpus"
-CONFORMANCE = SHARED / "conformance" / "checker-conformance.yaml"
+CORPUS = DATA / "corpus"
+CONFORMANCE = DATA / "conformance" / "checker-conformance.yaml"
 
 
 def _embedded_policies(node: Any, where: str) -> Iterator[tuple[str, str]]:

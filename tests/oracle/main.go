@@ -10,7 +10,7 @@
 //
 //	{"valid": true, "error": "", "results": [{"level": "Metadata", "omitStages": [...], "omitManagedFields": false}]}
 //
-// ATTRS has the shape of the request entries of shared/conformance/checker-conformance.yaml.
+// ATTRS has the shape of the request entries of tests/data/conformance/checker-conformance.yaml.
 // It is test infrastructure for auditwarden's differential tests, not part of the product.
 package main
 

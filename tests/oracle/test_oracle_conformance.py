@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from tests.support.oracle import Oracle
-from tests.support.tools import SHARED
+from tests.support.tools import DATA
 
 ORACLE_VERSION = (1, 37)
-DATA: dict[str, Any] = yaml.safe_load((SHARED / "conformance" / "checker-conformance.yaml").read_text())
+DATA: dict[str, Any] = yaml.safe_load((DATA / "conformance" / "checker-conformance.yaml").read_text())
 
 
 def applies(case: dict[str, Any]) -> bool:

@@ -8,7 +8,7 @@ answers one JSON line per question:
     out: {"valid": bool, "error": "<load error or empty>",
           "results": [{"level": ..., "omitStages": [...sorted], "omitManagedFields": bool}, ...]}
 
-ATTRS has the shape of the ``request`` entries of shared/conformance/checker-conformance.yaml
+ATTRS has the shape of the ``request`` entries of tests/data/conformance/checker-conformance.yaml
 (missing keys are Go zero values: ``isResourceRequest`` defaults to false there).
 """
 

@@ -1,4 +1,5 @@
-"""Where the test suite finds the external tools that scripts/test.sh installs or builds.
+"""Where the test suite finds its data (``tests/data/``) and the external tools that scripts/test.sh
+installs or builds.
 
 Everything built from Go (the oracle, kube-apiserver, the etcd runner, helm, kube-bench)
 lands in ``$AUDITWARDEN_TOOLS/bin`` (default ``~/.cache/auditwarden/tools/bin``), so that
@@ -12,7 +13,8 @@ import shutil
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("AUDITWARDEN_SHARED", REPO.parent / "shared"))
+#: The upstream conformance data, the category spec and the real-world corpus (see tests/data/README.md).
+DATA = REPO / "tests" / "data"
 
 
 def tools_dir() -> Path:

@@ -1,5 +1,5 @@
-"""The packaged category catalog agrees with shared/spec/categories.yaml, and the corpus
-policies get exactly the worked examples of shared/corpus/EXPECTED-categories.yaml."""
+"""The packaged category catalog agrees with tests/data/spec/categories.yaml, and the corpus
+policies get exactly the worked examples of tests/data/corpus/EXPECTED-categories.yaml."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.tools import SHARED
+from tests.support.tools import DATA
 from webhook.context import build_context, packaged_catalog
 from webhook.core.categories import CatalogError, parse_catalog
 from webhook.core.checker import User
 from webhook.core.coverage import assess
 from webhook.core.policy import PolicyError, load_policy
 
-SPEC: dict[str, Any] = yaml.safe_load((SHARED / "spec" / "categories.yaml").read_text())
-EXPECTED: dict[str, Any] = yaml.safe_load((SHARED / "corpus" / "EXPECTED-categories.yaml").read_text())
+SPEC: dict[str, Any] = yaml.safe_load((DATA / "spec" / "categories.yaml").read_text())
+EXPECTED: dict[str, Any] = yaml.safe_load((DATA / "corpus" / "EXPECTED-categories.yaml").read_text())
 
 
 def _spec_probes() -> dict[str, dict[str, Any]]:
@@ -114,7 +114,7 @@ def test_a_broken_catalog_file_is_refused_with_a_reason(text: str, message: str)
 @pytest.mark.parametrize("path", list(EXPECTED))
 def test_corpus_policy_matches_the_worked_example(path: str) -> None:
     expected = EXPECTED[path]
-    text = (SHARED / "corpus" / path).read_text()
+    text = (DATA / "corpus" / path).read_text()
     if not expected["valid"]:
         with pytest.raises(PolicyError, match="v1beta1"):
             load_policy(text)

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.support.tools import SHARED
+from tests.support.tools import DATA
 from webhook.cli import main
 
-CORPUS = SHARED / "corpus"
+CORPUS = DATA / "corpus"
 GOOD = CORPUS / "policies" / "k8s-website-audit-policy.yaml"
 TWO_CATEGORIES = CORPUS / "policies" / "killer-sh-cks-not-that-noisy.yaml"
 CATEGORY_IDS = ["authentication", "api-calls", "rbac-denials", "pod-creation", "secret-access", "rbac-changes"]

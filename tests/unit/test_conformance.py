@@ -1,5 +1,5 @@
 """Every assertion of upstream's own unit tests (checker_test.go, util_test.go,
-reader_test.go, validation_test.go), read from shared/conformance/checker-conformance.yaml,
+reader_test.go, validation_test.go), read from tests/data/conformance/checker-conformance.yaml,
 holds for auditwarden's loader, validator and evaluator."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from tests.support.conformance import attributes
-from tests.support.tools import SHARED
+from tests.support.tools import DATA
 from webhook.core.checker import Evaluator
 from webhook.core.policy import STAGES, Policy, PolicyError, decode_policy, load_policy
 from webhook.core.versions import parse_version
 
 DATA: dict[str, Any] = yaml.load(
-    (SHARED / "conformance" / "checker-conformance.yaml").read_text(), Loader=yaml.CSafeLoader
+    (DATA / "conformance" / "checker-conformance.yaml").read_text(), Loader=yaml.CSafeLoader
 )
 
 

@@ -1,8 +1,9 @@
 """Evaluating a policy against a request, and the category coverage built on it.
 
-Evaluation follows shared/spec/audit-semantics.md §2 and the §9 pitfalls 3-12 (upstream:
-staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go).  Coverage follows
-shared/spec/categories.yaml through ``webhook.core.coverage.assess``.
+Evaluation follows kube-apiserver's policy checker (upstream:
+staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go, with the request attributes of
+pkg/endpoints/request/requestinfo.go and the stages of pkg/endpoints/filters/audit.go).  Coverage
+follows the category spec (tests/data/spec/categories.yaml) through ``webhook.core.coverage.assess``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """kube-apiserver audit flags: how they are parsed, where they come from, and what they must be.
 
-Rules: shared/spec/apiserver-audit.md and shared/spec/audit-semantics.md §5-7.  Upstream:
+Rules: README "How a verdict is reached" (CIS Kubernetes Benchmark 1.2.16-1.2.19, DISA STIG
+CNTR-K8-000700 and CNTR-K8-003290..003310).  Upstream:
 spf13/pflag flag.go (parsing), component-base cli/flag (``_`` -> ``-``), Go strconv
 (``ParseInt(s, 0, 64)``, ``ParseBool``), staging/src/k8s.io/apiserver/pkg/server/options/audit.go
 (defaults and start-up validation), cmd/kubeadm/app/util/arguments.go (ArgumentsToCommand).

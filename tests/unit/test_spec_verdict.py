@@ -1,5 +1,5 @@
-"""Verdicts: ``webhook.core.verdict.judge`` applies the rules of shared/spec/apiserver-audit.md
-("Changes", "Modes", "Validity comes first") to ConfigMaps, Pods and bare documents; plus
+"""Verdicts: ``webhook.core.verdict.judge`` applies the rules of README "How a verdict is reached"
+and "Modes and profiles" (changes, modes, validity first) to ConfigMaps, Pods and bare documents; plus
 ConfigMap discovery and the webhook's cheap pre-check ``webhook.core.precheck.is_relevant``."""
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ Sources of flags:
   (``cmd/kubeadm/app/util/arguments.go``): sorted by name then value, so with duplicates
   the lexicographically greatest value ends up last and wins.
 
-The rules are ``shared/spec/apiserver-audit.md``: a policy file, a backend, CIS/STIG
-retention, hostPath mounts for the policy and the log, and valid values (an invalid value
-stops kube-apiserver).  Defaults per target version come from
-``pkg/server/options/audit.go``.
+The rules (README "How a verdict is reached"): a policy file, a backend, retention per the CIS
+Kubernetes Benchmark 1.2.16-1.2.19 and DISA STIG CNTR-K8-003290..003310, hostPath mounts for the
+policy and the log, and valid values (an invalid value stops kube-apiserver).  Flag meanings,
+defaults per target version and start-up validation come from kube-apiserver's
+``staging/src/k8s.io/apiserver/pkg/server/options/audit.go``.
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ def _covering_mount(path: str, mounts: Sequence[Mount]) -> Mount | None:
 
 
 def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: KubeVersion) -> FlagAnalysis:
-    """Check one apiserver configuration against shared/spec/apiserver-audit.md."""
+    """Check one apiserver configuration against the rules in this module's docstring."""
     v: list[Finding] = []
     w: list[Finding] = []
     f = cfg.flags

@@ -1,7 +1,7 @@
 """Event categories, their probe requests and the profiles (the category catalog).
 
-The packaged catalog is ``webhook/data/categories.yaml`` (translated from
-``shared/spec/categories.yaml``); a user may pass their own file of the same shape.  This
+The packaged catalog is ``webhook/data/categories.yaml`` (translated from the category spec
+the tests hold, ``tests/data/spec/categories.yaml``); a user may pass their own file of the same shape.  This
 module only parses text handed to it — reading files is the adapters' job
 (:mod:`webhook.context`).
 """

@@ -2,7 +2,8 @@
 
 Behaviour that changed between releases follows a *target version* (CLI
 ``--kubernetes-version``, configuration ``kubernetesVersion``).  The landmarks below come
-from the history of kube-apiserver's source (see ``shared/spec/audit-semantics.md`` §0).
+from the history of kube-apiserver's source (``git log`` of ``staging/src/k8s.io/apiserver`` in
+kubernetes/kubernetes, notably ``pkg/server/options/audit.go`` and ``pkg/audit/policy/``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """AdmissionReview ``admission.k8s.io/v1``: wire types, a strict parser, a pure response builder.
 
-The rules are those of kube-apiserver's webhook dispatcher (``shared/spec/audit-semantics.md``
-§8; upstream ``pkg/admission/plugin/webhook/request/admissionreview.go`` and
-``.../validating/dispatcher.go``):
+The rules are those of kube-apiserver's webhook dispatcher (upstream, in
+``staging/src/k8s.io/apiserver``: ``pkg/admission/plugin/webhook/request/admissionreview.go``,
+``.../validating/dispatcher.go`` and ``.../errors/statuserror.go``; types in kubernetes/api
+``admission/v1/types.go``):
 
 * the answer is an ``AdmissionReview`` of the same apiVersion with ``response.uid`` equal to
   ``request.uid``; a validating webhook never returns ``patch``/``patchType``;
