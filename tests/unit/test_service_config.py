@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from webhook.cli import main
+from webhook.core import yamlsafe
 from webhook.service.config import (
     DEFAULT_MAX_REQUEST_BYTES,
+    SCHEMA,
     ConfigError,
     PolicySource,
+    ServiceConfig,
     build_context,
     load_config,
     parse_config,
@@ -134,20 +140,65 @@ def test_unknown_keys_are_refused_with_their_path(raw: dict[str, Any], expected:
         ({"policySourceTTLSeconds": ".inf"}, "policySourceTTLSeconds: expected a number of seconds"),
         ({"categoriesFile": ["a"]}, "categoriesFile: expected a file path, got a list"),
         ({"targets": {"configMaps": "warn"}}, "targets.configMaps: expected a mapping like {mode: warn}, got a string"),
+        ({"policySourceTTLSeconds": float("nan")}, "policySourceTTLSeconds: nan is not a number"),
+        ({"analysisTimeoutSeconds": float("inf")}, "analysisTimeoutSeconds: inf is outside the allowed range 0.5..300"),
+        ({"exemptions": {"users": [""]}}, "exemptions.users[0]: '' is not a non-empty string"),
+        ({"logLevel": "Debug"}, "logLevel: 'Debug' is not one of debug, info, warning, error"),
+        ({"policySources": {3: "kube-system/p"}}, "policySources[3]: the key must be the absolute"),
+        ({"kubernetesVersion": "1.99"}, "kubernetesVersion: Kubernetes 1.99 is outside the releases"),
         ({"kubernetesVersion": 1.30}, 'kubernetesVersion: YAML reads 1.3 as a number (1.30 would become 1.3): quote'),
         ({"kubernetesVersion": 130}, 'kubernetesVersion: expected a string like "1.35", got an integer'),
         ({"kubernetesVersion": "1.18"}, "kubernetesVersion: Kubernetes 1.18 is outside the releases"),
-        ({"kubernetesVersion": "latest"}, "kubernetesVersion: not a Kubernetes version: 'latest'"),
+        ({"kubernetesVersion": "latest"}, "kubernetesVersion: 'latest' is not a string like \"1.35\""),
         ({"policySources": ["x"]}, "policySources: expected a mapping of file path"),
         ({"policySources": {"audit.yaml": "kube-system/p"}}, "the key must be the absolute --audit-policy-file path"),
-        ({"policySources": {"/a.yaml": "audit-policy"}}, "'audit-policy': expected \"namespace/name\""),
-        ({"policySources": {"/a.yaml": "Kube_System/p"}}, "'Kube_System' is not a valid namespace name"),
-        ({"policySources": {"/a.yaml": "kube-system/p#"}}, "'' is not a valid ConfigMap data key"),
+        ({"policySources": {"/a.yaml": "audit-policy"}}, "'audit-policy' is not \"namespace/name\" or"),
+        ({"policySources": {"/a.yaml": "Kube_System/p"}}, "policySources['/a.yaml']: 'Kube_System/p' is not"),
+        ({"policySources": {"/a.yaml": "kube-system/p#"}}, "'kube-system/p#' is not \"namespace/name\" or"),
         ({"policySources": {"/a.yaml": 3}}, 'expected "namespace/name" or "namespace/name#key", got an integer'),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_precisely(raw: dict[str, Any], expected: str) -> None:
     assert expected in refused(raw)
+
+
+def test_every_problem_is_reported_at_once_in_key_order() -> None:
+    message = refused({"mdoe": "warn", "profile": "cis", "targets": {"mirrorPods": {"mode": 3}}})
+    assert message.startswith("cfg.yaml: mdoe: unknown key (did you mean mode?)")
+    assert "; profile: 'cis' is not one of baseline, strict, stig" in message
+    assert message.endswith('; targets.mirrorPods.mode: expected one of "", enforce, ratchet, warn, got an integer 3')
+
+
+def test_a_null_value_takes_the_default() -> None:
+    c = parse_config({"mode": None, "targets": None, "exemptions": {"users": None}, "logLevel": None})
+    assert (c.mode, c.config_maps_mode, c.log_level, c.exemptions.users) == ("enforce", "enforce", "info", frozenset())
+
+
+def test_the_defaults_are_the_schemas() -> None:
+    props = SCHEMA["properties"]
+    c = ServiceConfig()
+    assert dataclasses.replace(parse_config({}), source=c.source) == c
+    assert c.mode == props["mode"]["default"] and c.profile == props["profile"]["default"]
+    assert c.max_request_bytes == props["maxRequestBytes"]["default"]
+    assert c.isolate_above_bytes == props["isolateAboveBytes"]["default"]
+    assert c.analysis_timeout_seconds == props["analysisTimeoutSeconds"]["default"]
+    assert c.policy_source_ttl_seconds == props["policySourceTTLSeconds"]["default"]
+    assert c.deny_on_policy_source_error is props["denyOnPolicySourceError"]["default"]
+
+
+def test_the_schema_is_valid_draft_2020_12_and_every_leaf_key_has_a_default_and_a_description() -> None:
+    jsonschema.Draft202012Validator.check_schema(dict(SCHEMA))
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+    def leaves(node: Any, path: str) -> list[tuple[str, Any]]:
+        if node.get("type") == "object" and "properties" in node:
+            return [leaf for k, sub in node["properties"].items() for leaf in leaves(sub, f"{path}.{k}".lstrip("."))]
+        return [(path, node)]
+
+    found = leaves(SCHEMA, "")
+    assert {p for p, _ in found} >= {"mode", "logLevel", "isolateAboveBytes", "targets.mirrorPods.mode"}
+    for path, node in found:
+        assert "default" in node and node.get("description"), path
 
 
 def test_the_configuration_must_be_a_mapping() -> None:
@@ -188,10 +239,15 @@ def test_load_config_from_a_file_and_from_the_environment(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"mode: [warn\n", "not valid YAML"),
+        (b"mode: [warn\n", "invalid YAML"),
         (b"\xff\xfemode: warn", "not valid UTF-8 (byte 0)"),
         (b"- mode\n", "the configuration must be a mapping of keys, got a list"),
         (b"mode: warn\nmodes: x\n", "modes: unknown key (did you mean mode?)"),
+        (b"mode: warn\n---\nmode: enforce\n", "expected one YAML document, found 2"),
+        (b"a: &a [1,1,1,1,1,1,1,1,1,1]\n" + b"".join(
+            b"%c: &%c [%s]\n" % (n, n, b",".join([b"*" + bytes([n - 1])] * 10)) for n in b"bcdefg"),
+         "excessive YAML aliasing"),
+        (b"[" * 200 + b"]" * 200, "nested deeper than"),
     ],
 )
 def test_load_config_refuses_bad_files(tmp_path: Path, content: bytes, expected: str) -> None:
@@ -201,6 +257,13 @@ def test_load_config_refuses_bad_files(tmp_path: Path, content: bytes, expected:
         load_config(f, env={})
     assert expected in str(err.value)
     assert str(f) in str(err.value)
+
+
+def test_a_file_larger_than_the_loader_accepts_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_bytes(b"#" * (yamlsafe.MAX_TEXT_BYTES + 10))
+    with pytest.raises(ConfigError, match=f"document is larger than {yamlsafe.MAX_TEXT_BYTES} bytes"):
+        load_config(f, env={})
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -225,6 +288,18 @@ def test_serve_refuses_to_start_with_an_invalid_configuration(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["serve", "--config", str(f)])
     assert result.exit_code == 2
     assert "invalid configuration" in result.output and "mode: 'block' is not one of" in result.output
+
+
+def test_serve_check_config_validates_and_prints_the_summary_without_serving(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_text("mode: ratchet\ntargets: {mirrorPods: {mode: warn}}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(f), "--check-config"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["mode"] == "ratchet" and summary["targets"] == {"configMaps": "ratchet", "mirrorPods": "warn"}
+    f.write_text("mode: block\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(f), "--check-config"])
+    assert result.exit_code == 2 and "mode: 'block' is not one of" in result.output
 
 
 def test_serve_refuses_a_bad_environment_override(tmp_path: Path) -> None:

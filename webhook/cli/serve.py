@@ -61,6 +61,11 @@ def _check_bind(bind: str) -> str:
     help="gunicorn worker processes (more than 1 switches metrics to prometheus multiprocess mode).",
 )
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Threads per worker.")
+@click.option(
+    "--check-config",
+    is_flag=True,
+    help="Only validate the configuration (and read categoriesFile), print its summary as JSON, exit 0 if usable.",
+)
 def serve(
     bind: str,
     tls_cert: str | None,
@@ -68,6 +73,7 @@ def serve(
     config_path: str | None,
     workers: int,
     threads: int,
+    check_config: bool,
 ) -> None:
     """Run the admission webhook (POST /validate; GET /healthz, /readyz, /metrics) over HTTPS."""
     from webhook.service.config import ConfigError, build_context, load_config
@@ -78,6 +84,9 @@ def serve(
         build_context(config)  # reads categoriesFile: refuse to start when it is unusable
     except ConfigError as exc:
         _fail(f"invalid configuration: {exc}")
+        return
+    if check_config:
+        click.echo(json.dumps(config.describe(), sort_keys=True))
         return
 
     if (tls_cert is None) != (tls_key is None):

@@ -1,50 +1,44 @@
-"""The webhook's configuration file, validated once at start.
+"""The webhook's configuration file, validated once at start against its JSON Schema.
 
 One YAML file (``auditwarden serve --config FILE`` or ``AUDITWARDEN_CONFIG``); every key is
-optional.  Anything the service would not understand is refused with the key's path, so a
-typo never silently falls back to a default (``targets.configMap.mode`` is an error, not
-"enforce").  Environment overrides: ``AUDITWARDEN_MODE``, ``AUDITWARDEN_PROFILE``,
-``AUDITWARDEN_KUBERNETES_VERSION`` (an empty value is ignored).
+optional.  ``webhook/data/config.schema.json`` is the one description of it: every key, its type,
+range, pattern and default.  The chart's ``values.schema.json``, the chart's ``values.yaml``
+``config:`` block and the configuration tables of README.md and docs/webhook.md are generated from
+it (``scripts/gen_config_docs.py``), and this module reads the defaults from it, so they are kept in
+that one place.  Anything the schema does not allow is refused with the key's path, so a typo never
+silently falls back to a default (``targets.configMap.mode`` is an error, not "enforce").
 
-.. code-block:: yaml
-
-    mode: enforce                  # enforce | ratchet | warn
-    profile: baseline              # baseline | strict | stig
-    kubernetesVersion: "1.35"      # "" = newest known (1.37); quote it (1.30 is a float in YAML)
-    exemptions: {users: [], groups: []}
-    policySources:                 # --audit-policy-file path -> "namespace/name" or "namespace/name#key"
-      /etc/kubernetes/audit-policy.yaml: kube-system/audit-policy
-    policySourceTTLSeconds: 60
-    denyOnPolicySourceError: false
-    maxRequestBytes: 3145728       # 3 MiB, kube-apiserver's own request limit
-    categoriesFile: ""             # your own category catalog; "" = the packaged one
-    targets:
-      configMaps: {mode: ""}       # "" = mode
-      mirrorPods: {mode: ""}
-    logLevel: info                 # debug | info | warning | error
-    analysisTimeoutSeconds: 8      # cap on the time one object's analysis may take
-    isolateAboveBytes: 16384       # bodies larger than this are analysed in a child process
+The file is parsed by the project's bounded loader (:mod:`webhook.core.yamlsafe`: size, UTF-8,
+nesting and alias limits), then validated with ``jsonschema``.  What a schema cannot say is checked
+here after it: a number that is not finite, and a ``kubernetesVersion`` outside the releases
+auditwarden models.  Environment overrides: ``AUDITWARDEN_MODE``, ``AUDITWARDEN_PROFILE``,
+``AUDITWARDEN_KUBERNETES_VERSION`` (an empty value is ignored), validated against the same schema.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
+import jsonschema
 import yaml
 
+from webhook.core import yamlsafe
 from webhook.core.verdict import Context, Exemptions, Mode, Profile
 from webhook.core.versions import NEWEST, KubeVersion, format_version, parse_version
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "ENV_CONFIG",
+    "SCHEMA",
     "ConfigError",
     "PolicySource",
     "ServiceConfig",
@@ -58,34 +52,38 @@ ENV_MODE = "AUDITWARDEN_MODE"
 ENV_PROFILE = "AUDITWARDEN_PROFILE"
 ENV_KUBERNETES_VERSION = "AUDITWARDEN_KUBERNETES_VERSION"
 
-MODES: tuple[Mode, ...] = ("enforce", "ratchet", "warn")
-PROFILES: tuple[Profile, ...] = ("baseline", "strict", "stig")
-LOG_LEVELS = ("debug", "info", "warning", "error")
-DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
-# Far above anything kube-apiserver sends (its own limit is 3 MiB); keeps a typo from
-# letting a client make a worker buffer gigabytes.
-MAX_MAX_REQUEST_BYTES = 64 * 1024 * 1024
-MAX_CONFIG_FILE_BYTES = 1024 * 1024
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
-
-_TOP_KEYS = (
-    "mode",
-    "profile",
-    "kubernetesVersion",
-    "exemptions",
-    "policySources",
-    "policySourceTTLSeconds",
-    "denyOnPolicySourceError",
-    "maxRequestBytes",
-    "categoriesFile",
-    "targets",
-    "logLevel",
-    "analysisTimeoutSeconds",
-    "isolateAboveBytes",
+#: The configuration file's JSON Schema (draft 2020-12), shipped as package data.
+SCHEMA: Mapping[str, Any] = json.loads(
+    resources.files("webhook.data").joinpath("config.schema.json").read_text(encoding="utf-8")
 )
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def _schema_at(*path: str) -> Mapping[str, Any]:
+    node: Mapping[str, Any] = SCHEMA
+    for key in path:
+        node = node["properties"][key]
+    return node
+
+
+def _default(*path: str) -> Any:
+    return _schema_at(*path)["default"]
+
+
+MODES: tuple[Mode, ...] = tuple(_schema_at("mode")["enum"])
+PROFILES: tuple[Profile, ...] = tuple(_schema_at("profile")["enum"])
+DEFAULT_MAX_REQUEST_BYTES: int = _default("maxRequestBytes")
+# The schema's defaults, as the typed fields of ServiceConfig hold them.
+_MODE: Mode = _default("mode")
+_PROFILE: Profile = _default("profile")
+_TTL = float(_default("policySourceTTLSeconds"))
+_DENY_ON_ERROR: bool = _default("denyOnPolicySourceError")
+_CATEGORIES_FILE: str | None = _default("categoriesFile") or None
+_CONFIG_MAPS_MODE: Mode = _default("targets", "configMaps", "mode") or _MODE
+_MIRROR_PODS_MODE: Mode = _default("targets", "mirrorPods", "mode") or _MODE
+_LOG_LEVEL = str(_default("logLevel")).lower()
+_TIMEOUT = float(_default("analysisTimeoutSeconds"))
+_ISOLATE_ABOVE: int = _default("isolateAboveBytes")
 
 
 class ConfigError(ValueError):
@@ -106,22 +104,25 @@ class PolicySource:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """The validated configuration.  Build it with :func:`load_config` or :func:`parse_config`."""
+    """The validated configuration.  Build it with :func:`load_config` or :func:`parse_config`.
 
-    mode: Mode = "enforce"
-    profile: Profile = "baseline"
-    kubernetes_version: KubeVersion = NEWEST
+    The field defaults are the schema's (``ServiceConfig()`` equals ``parse_config({})``).
+    """
+
+    mode: Mode = _MODE
+    profile: Profile = _PROFILE
+    kubernetes_version: KubeVersion = NEWEST  # the schema's default "" means the newest release
     exemptions: Exemptions = field(default_factory=Exemptions)
     policy_sources: Mapping[str, PolicySource] = field(default_factory=lambda: MappingProxyType({}))
-    policy_source_ttl_seconds: float = 60.0
-    deny_on_policy_source_error: bool = False
+    policy_source_ttl_seconds: float = _TTL
+    deny_on_policy_source_error: bool = _DENY_ON_ERROR
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    categories_file: str | None = None
-    config_maps_mode: Mode = "enforce"
-    mirror_pods_mode: Mode = "enforce"
-    log_level: str = "info"
-    analysis_timeout_seconds: float = 8.0
-    isolate_above_bytes: int = 16 * 1024
+    categories_file: str | None = _CATEGORIES_FILE
+    config_maps_mode: Mode = _CONFIG_MAPS_MODE
+    mirror_pods_mode: Mode = _MIRROR_PODS_MODE
+    log_level: str = _LOG_LEVEL
+    analysis_timeout_seconds: float = _TIMEOUT
+    isolate_above_bytes: int = _ISOLATE_ABOVE
     source: str = "<defaults>"  # the file it came from, for messages
 
     def describe(self) -> dict[str, Any]:
@@ -148,22 +149,16 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     where: str | None = os.fspath(path) if path is not None else (env.get(ENV_CONFIG) or None)
     raw: Any = {}
     if where is not None:
-        p = Path(where)
         try:
-            with p.open("rb") as fh:
-                data = fh.read(MAX_CONFIG_FILE_BYTES + 1)
+            with Path(where).open("rb") as fh:
+                # One byte more than the loader accepts, so that it can say the file is too large.
+                data = fh.read(yamlsafe.MAX_TEXT_BYTES + 1)
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read the configuration file: {exc.strerror or exc}") from None
-        if len(data) > MAX_CONFIG_FILE_BYTES:
-            raise ConfigError(f"{where}: the configuration file is larger than {MAX_CONFIG_FILE_BYTES} bytes")
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{where}: not valid UTF-8 (byte {exc.start})") from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from None
+            raw = yamlsafe.load_one(data)
+        except yamlsafe.DocumentError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         if raw is None:
             raw = {}
     return parse_config(raw, env=env, source=where or "<defaults>")
@@ -172,51 +167,186 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
 def parse_config(raw: Any, *, env: Mapping[str, str] | None = None, source: str = "<config>") -> ServiceConfig:
     """Validate an already-parsed configuration document (plus environment overrides)."""
     env = {} if env is None else env
-    v = _Validator(source)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: the configuration must be a mapping of keys, got {_type(raw)}")
-    v.unknown(raw, _TOP_KEYS, "")
+    problems = schema_problems(raw)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    conf: Mapping[str, Any] = raw
 
-    mode: Mode = v.enum(raw, "mode", MODES, "enforce")
-    profile: Profile = v.enum(raw, "profile", PROFILES, "baseline")
-    version = v.version(raw.get("kubernetesVersion"), "kubernetesVersion")
+    def get(*path: str) -> Any:
+        node: Any = conf
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return _default(*path) if node is None else node
 
-    # Environment overrides (validated the same way, named by the variable).
+    mode = cast(Mode, get("mode"))
+    profile = cast(Profile, get("profile"))
+    version = _version(get("kubernetesVersion"), "kubernetesVersion", source)
+
+    # Environment overrides, validated by the same schema and named by the variable.
     if env.get(ENV_MODE, "").strip():
-        mode = v.enum_value(env[ENV_MODE], MODES, f"${ENV_MODE}")
+        mode = cast(Mode, _env_value(env[ENV_MODE], "mode", ENV_MODE, source))
     if env.get(ENV_PROFILE, "").strip():
-        profile = v.enum_value(env[ENV_PROFILE], PROFILES, f"${ENV_PROFILE}")
+        profile = cast(Profile, _env_value(env[ENV_PROFILE], "profile", ENV_PROFILE, source))
     if env.get(ENV_KUBERNETES_VERSION, "").strip():
-        version = v.version(env[ENV_KUBERNETES_VERSION], f"${ENV_KUBERNETES_VERSION}")
+        text = _env_value(env[ENV_KUBERNETES_VERSION], "kubernetesVersion", ENV_KUBERNETES_VERSION, source)
+        version = _version(text, f"${ENV_KUBERNETES_VERSION}", source)
 
-    exemptions = v.exemptions(raw.get("exemptions"))
-    sources = v.policy_sources(raw.get("policySources"))
-    ttl = v.number(raw, "policySourceTTLSeconds", 60.0, minimum=0.0, maximum=86400.0)
-    deny_on_error = v.boolean(raw, "denyOnPolicySourceError", False)
-    max_bytes = v.integer(raw, "maxRequestBytes", DEFAULT_MAX_REQUEST_BYTES, minimum=1024,
-                          maximum=MAX_MAX_REQUEST_BYTES)  # fmt: skip
-    categories_file = v.optional_path(raw, "categoriesFile")
-    cm_mode, pod_mode = v.targets(raw.get("targets"), mode)
-    log_level = v.enum(raw, "logLevel", LOG_LEVELS, "info", fold_case=True)
-    timeout = v.number(raw, "analysisTimeoutSeconds", 8.0, minimum=0.5, maximum=300.0)
-    isolate = v.integer(raw, "isolateAboveBytes", 16 * 1024, minimum=0, maximum=MAX_MAX_REQUEST_BYTES)
+    sources = {path: _policy_source(ref) for path, ref in get("policySources").items()}
     return ServiceConfig(
         mode=mode,
         profile=profile,
         kubernetes_version=version,
-        exemptions=exemptions,
+        exemptions=Exemptions(
+            users=frozenset(get("exemptions", "users")), groups=frozenset(get("exemptions", "groups"))
+        ),
         policy_sources=MappingProxyType(sources),
-        policy_source_ttl_seconds=ttl,
-        deny_on_policy_source_error=deny_on_error,
-        max_request_bytes=max_bytes,
-        categories_file=categories_file,
-        config_maps_mode=cm_mode,
-        mirror_pods_mode=pod_mode,
-        log_level=log_level,
-        analysis_timeout_seconds=timeout,
-        isolate_above_bytes=isolate,
+        policy_source_ttl_seconds=float(get("policySourceTTLSeconds")),
+        deny_on_policy_source_error=get("denyOnPolicySourceError"),
+        max_request_bytes=int(get("maxRequestBytes")),
+        categories_file=get("categoriesFile") or None,
+        config_maps_mode=cast(Mode, get("targets", "configMaps", "mode") or mode),
+        mirror_pods_mode=cast(Mode, get("targets", "mirrorPods", "mode") or mode),
+        log_level=str(get("logLevel")).lower(),
+        analysis_timeout_seconds=float(get("analysisTimeoutSeconds")),
+        isolate_above_bytes=int(get("isolateAboveBytes")),
         source=source,
     )
+
+
+def schema_problems(raw: Any) -> list[str]:
+    """Everything wrong with ``raw`` as a configuration document, one ``path: reason`` per key.
+
+    Null values count as absent (they take the default), as they always have.
+    """
+    doc = _without_nulls(raw)
+    best: dict[tuple[str, ...], jsonschema.ValidationError] = {}
+    for error in _VALIDATOR.iter_errors(doc):
+        where = tuple(str(p) for p in error.absolute_path)
+        kept = best.get(where)
+        if kept is None or _RANK.get(error.validator, 9) < _RANK.get(kept.validator, 9):  # type: ignore[arg-type]
+            best[where] = error
+    problems = [_describe(best[where]) for where in sorted(best)]
+    problems += [f"{path}: {value!r} is not a number" for path, value in _nans(doc, ())]
+    return problems
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _nans(value: Any, where: tuple[Any, ...]) -> Iterable[tuple[str, float]]:
+    """jsonschema's range checks let NaN through (every comparison with it is false); ``.inf`` is out of range."""
+    if isinstance(value, float) and math.isnan(value):
+        yield _path(where), value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _nans(v, (*where, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _nans(v, (*where, i))
+
+
+# Which error to report when one key has several: the one that says most plainly what is wrong.
+_RANK = {"additionalProperties": 0, "type": 1, "propertyNames": 2, "enum": 3, "pattern": 3}
+
+
+def _path(where: Iterable[Any]) -> str:
+    """``targets.mirrorPods.mode``, ``exemptions.groups[1]``, ``policySources['/etc/a.yaml']``."""
+    out = ""
+    for part in where:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One ``path: reason`` line, in the words of the schema's titles and constraints."""
+    where = list(error.absolute_path)
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    value: Any = error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = tuple(schema.get("properties", {}))
+        prefix = _path(where) + "." if where else ""
+        lines = []
+        for key in value:
+            if key in allowed:
+                continue
+            hint = _closest(str(key), allowed)
+            lines.append(f"{prefix}{key}: unknown key" + (f" (did you mean {prefix}{hint}?)" if hint else "")
+                         + f"; allowed here: {', '.join(allowed)}")  # fmt: skip
+        return "; ".join(lines)
+    if "propertyNames" in error.schema_path:
+        return f"{_path([*where, value])}: the key must be {schema.get('title', 'a string')}"
+    path = _path(where)
+    if kind == "type":
+        if not where:
+            return f"the configuration must be {schema.get('title', 'a mapping')}, got {_type(value)}"
+        if isinstance(value, float) and schema.get("type") == "string":
+            example = json.dumps(schema.get("examples", ["1.30"])[0])
+            return f"{path}: YAML reads {value!r} as a number (1.30 would become 1.3): quote it, e.g. {example}"
+        return f"{path}: expected {_expected(schema)}, got {_type(value)} {_show(value)}"
+    if kind == "enum":
+        return f"{path}: {value!r} is not one of {_choices(schema['enum'])}"
+    if kind == "pattern":
+        title = schema.get("title")
+        return f"{path}: {value!r} is not {title} (pattern {schema['pattern']})" if title else (
+            f"{path}: {value!r} does not match the pattern {schema['pattern']}")  # fmt: skip
+    if kind in ("minimum", "maximum"):
+        low, high = _num(schema["minimum"]), _num(schema["maximum"])
+        return f"{path}: {_num(value)} is outside the allowed range {low}..{high}"
+    return f"{path}: {' '.join(error.message.split())}"
+
+
+def _expected(schema: Mapping[str, Any]) -> str:
+    if "title" in schema:
+        return str(schema["title"])
+    if "enum" in schema:
+        return f"one of {_choices(schema['enum'])}"
+    names = {"boolean": "true or false", "integer": "an integer", "number": "a number", "string": "a string"}
+    return names.get(schema.get("type", ""), "a value")
+
+
+def _choices(values: Iterable[Any]) -> str:
+    return ", ".join('""' if v == "" else str(v) for v in values)
+
+
+def _num(value: Any) -> str:
+    return str(int(value)) if isinstance(value, int | float) and float(value).is_integer() else f"{value:g}"
+
+
+def _show(value: Any) -> str:
+    return "" if isinstance(value, Mapping | list) else repr(value)
+
+
+def _env_value(text: str, key: str, variable: str, source: str) -> str:
+    value = text.strip()
+    for error in _VALIDATOR.evolve(schema=_schema_at(key)).iter_errors(value):
+        reason = _describe(error).partition(": ")[2]
+        raise ConfigError(f"{source}: ${variable}: {reason}")
+    return value
+
+
+def _version(value: str, key: str, source: str) -> KubeVersion:
+    if value == "":
+        return NEWEST
+    try:
+        return parse_version(value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {key}: {exc}") from None
+
+
+def _policy_source(ref: str) -> PolicySource:
+    """Split a reference the schema's pattern has already accepted."""
+    target, _, data_key = ref.partition("#")
+    namespace, _, name = target.partition("/")
+    return PolicySource(namespace, name, data_key or None)
 
 
 def build_context(config: ServiceConfig) -> Context:
@@ -261,165 +391,7 @@ def _type(value: Any) -> str:
     return type(value).__name__
 
 
-class _Validator:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {message}")
-
-    def unknown(self, raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
-        for key in raw:
-            if not isinstance(key, str) or key not in allowed:
-                hint = _closest(str(key), allowed)
-                raise self.fail(
-                    f"{prefix}{key}",
-                    "unknown key" + (f" (did you mean {prefix}{hint}?)" if hint else "")
-                    + f"; allowed here: {', '.join(allowed)}",
-                )  # fmt: skip
-
-    def enum_value(self, value: Any, allowed: tuple[str, ...], key: str, fold_case: bool = False) -> Any:
-        if not isinstance(value, str):
-            raise self.fail(key, f"expected one of {', '.join(allowed)}, got {_type(value)} {value!r}")
-        text = value.strip().lower() if fold_case else value.strip()
-        if text not in allowed:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(allowed)}")
-        return text
-
-    def enum(self, raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str, *,
-             fold_case: bool = False) -> Any:  # fmt: skip
-        value = raw.get(key)
-        if value is None:
-            return default
-        return self.enum_value(value, allowed, key, fold_case)
-
-    def version(self, value: Any, key: str) -> KubeVersion:
-        if value is None or value == "":
-            return NEWEST
-        if isinstance(value, float):
-            raise self.fail(key, f"YAML reads {value!r} as a number (1.30 would become 1.3): "
-                                 "quote the version, e.g. \"1.30\"")  # fmt: skip
-        if not isinstance(value, str):
-            raise self.fail(key, f'expected a string like "1.35", got {_type(value)}')
-        try:
-            return parse_version(value)
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
-
-    def boolean(self, raw: Mapping[str, Any], key: str, default: bool) -> bool:
-        value = raw.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {_type(value)} {value!r}")
-        return value
-
-    def integer(self, raw: Mapping[str, Any], key: str, default: int, *, minimum: int, maximum: int) -> int:
-        value = raw.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"expected an integer, got {_type(value)} {value!r}")
-        if not minimum <= value <= maximum:
-            raise self.fail(key, f"{value} is outside the allowed range {minimum}..{maximum}")
-        return value
-
-    def number(self, raw: Mapping[str, Any], key: str, default: float, *, minimum: float, maximum: float) -> float:
-        value = raw.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(key, f"expected a number of seconds, got {_type(value)} {value!r}")
-        if not minimum <= value <= maximum:
-            raise self.fail(key, f"{value} is outside the allowed range {minimum:g}..{maximum:g}")
-        return float(value)
-
-    def optional_path(self, raw: Mapping[str, Any], key: str) -> str | None:
-        value = raw.get(key)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise self.fail(key, f"expected a file path, got {_type(value)}")
-        return value
-
-    def string_list(self, value: Any, key: str) -> frozenset[str]:
-        if value is None:
-            return frozenset()
-        if not isinstance(value, list):
-            raise self.fail(key, f"expected a list of strings, got {_type(value)}")
-        out = set()
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                raise self.fail(f"{key}[{i}]", f"expected a non-empty string, got {_type(item)} {item!r}")
-            out.add(item)
-        return frozenset(out)
-
-    def exemptions(self, value: Any) -> Exemptions:
-        if value is None:
-            return Exemptions()
-        if not isinstance(value, Mapping):
-            raise self.fail("exemptions", f"expected a mapping with users and groups, got {_type(value)}")
-        self.unknown(value, ("users", "groups"), "exemptions.")
-        return Exemptions(
-            users=self.string_list(value.get("users"), "exemptions.users"),
-            groups=self.string_list(value.get("groups"), "exemptions.groups"),
-        )
-
-    def policy_sources(self, value: Any) -> dict[str, PolicySource]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail("policySources",
-                            f"expected a mapping of file path to \"namespace/name\", got {_type(value)}")  # fmt: skip
-        out: dict[str, PolicySource] = {}
-        for path, ref in value.items():
-            key = f"policySources[{path!r}]"
-            if not isinstance(path, str) or not path.startswith("/"):
-                raise self.fail(key, "the key must be the absolute --audit-policy-file path of kube-apiserver")
-            out[path] = self.policy_source(ref, key)
-        return out
-
-    def policy_source(self, ref: Any, key: str) -> PolicySource:
-        if not isinstance(ref, str):
-            raise self.fail(key, f'expected "namespace/name" or "namespace/name#key", got {_type(ref)}')
-        target, hash_sign, data_key = ref.partition("#")
-        namespace, sep, name = target.partition("/")
-        if not sep or not namespace or not name:
-            raise self.fail(key, f'{ref!r}: expected "namespace/name" or "namespace/name#key"')
-        if not _DNS_LABEL.match(namespace):
-            raise self.fail(key, f"{ref!r}: {namespace!r} is not a valid namespace name")
-        if not _DNS_SUBDOMAIN.match(name):
-            raise self.fail(key, f"{ref!r}: {name!r} is not a valid ConfigMap name")
-        if hash_sign and not _CONFIGMAP_KEY.match(data_key):
-            raise self.fail(key, f"{ref!r}: {data_key!r} is not a valid ConfigMap data key")
-        return PolicySource(namespace, name, data_key or None)
-
-    def targets(self, value: Any, default: Mode) -> tuple[Mode, Mode]:
-        if value is None:
-            return default, default
-        if not isinstance(value, Mapping):
-            raise self.fail("targets", f"expected a mapping with configMaps and mirrorPods, got {_type(value)}")
-        self.unknown(value, ("configMaps", "mirrorPods"), "targets.")
-        modes: list[Mode] = []
-        for name in ("configMaps", "mirrorPods"):
-            target = value.get(name)
-            if target is None:
-                modes.append(default)
-                continue
-            if not isinstance(target, Mapping):
-                raise self.fail(f"targets.{name}", f"expected a mapping like {{mode: warn}}, got {_type(target)}")
-            self.unknown(target, ("mode",), f"targets.{name}.")
-            mode = target.get("mode")
-            if mode is None or mode == "":
-                modes.append(default)
-            else:
-                modes.append(cast(Mode, self.enum_value(mode, MODES, f"targets.{name}.mode")))
-        return modes[0], modes[1]
-
-
 def _closest(key: str, allowed: tuple[str, ...]) -> str | None:
-    import difflib
-
     matches = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
     if matches:
         return matches[0]
