@@ -527,27 +527,41 @@ def test_bad_policy_source_reference_is_refused(helm: Path) -> None:
     assert "policySources" in result.stderr
 
 
+def test_a_policy_source_with_a_data_key_grants_get_on_the_configmap_alone(helm: Path) -> None:
+    docs = render(helm, None, "--set-json", 'config.policySources={"/etc/kubernetes/a.yaml":"ops/policies#a.yaml"}')
+    role = one(docs, "Role")
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"][0]["resourceNames"] == ["policies"]
+
+
 def test_configmap_carries_the_service_configuration(helm: Path) -> None:
     docs = render(helm, "existing-secret-values.yaml")
     cm = one(docs, "ConfigMap")
     assert cm["metadata"]["name"] == f"{FULLNAME}-config"
     config = yaml.safe_load(cm["data"]["config.yaml"])
+    # The whole `config` values map: the chart's defaults (the service's, generated from its schema)
+    # with the values file's keys over them.
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["config"]
     assert config == {
-        "mode": "enforce",
+        **defaults,
         "profile": "strict",
-        "maxRequestBytes": 3145728,
         "exemptions": {"users": [], "groups": ["platform:break-glass"]},
         "policySources": {
             "/etc/kubernetes/audit-policy.yaml": "kube-system/audit-policy",
             "/etc/kubernetes/audit/extra.yaml": "kube-system/audit-policy-extra",
         },
     }
+    assert config["maxRequestBytes"] == 3145728 and isinstance(config["maxRequestBytes"], int)
     warn = yaml.safe_load(one(render(helm, "warn-values.yaml"), "ConfigMap")["data"]["config.yaml"])
     assert warn["mode"] == "warn" and warn["profile"] == "stig" and warn["kubernetesVersion"] == "1.33"
     targets = yaml.safe_load(
         one(render(helm, None, "--set", "config.targets.mirrorPods.mode=warn"), "ConfigMap")["data"]["config.yaml"]
     )
-    assert targets["targets"] == {"mirrorPods": {"mode": "warn"}}
+    assert targets["targets"] == {"configMaps": {"mode": ""}, "mirrorPods": {"mode": "warn"}}
+    catalog = yaml.safe_load(
+        one(render(helm, None, "--set", "categoriesCatalog=categories: []"), "ConfigMap")["data"]["config.yaml"]
+    )
+    assert catalog["categoriesFile"] == "/etc/auditwarden/categories.yaml"
 
 
 def test_config_change_rolls_the_pods(helm: Path) -> None:

@@ -146,30 +146,20 @@ Refuse renders that would be unsafe or cannot work, with a message that says wha
 {{- if and (not .Values.webhook.configMaps.enabled) (not .Values.webhook.mirrorPods.enabled) }}
 {{- fail "webhook.configMaps.enabled and webhook.mirrorPods.enabled are both false: nothing would be checked." }}
 {{- end }}
-{{- range $path, $ref := .Values.config.policySources }}
-{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$" $ref) }}
-{{- fail (printf "config.policySources[%q] = %q: expected \"namespace/name\" of a ConfigMap" $path $ref) }}
-{{- end }}
-{{- end }}
 {{- end }}
 
-{{/* The auditwarden configuration file (config.yaml). */}}
+{{/*
+The auditwarden configuration file (config.yaml): the whole `config` values map. values.schema.json
+has already checked it against the service's own schema (both generated from
+webhook/data/config.schema.json), so every key the service knows can be set and nothing is
+re-described here. The one addition: a mounted categoriesCatalog is used unless categoriesFile is set.
+*/}}
 {{- define "auditwarden.configFile" -}}
-{{- $c := .Values.config }}
-{{- $out := dict "mode" $c.mode "profile" $c.profile "maxRequestBytes" (int64 $c.maxRequestBytes) }}
-{{- if $c.kubernetesVersion }}{{ $_ := set $out "kubernetesVersion" (toString $c.kubernetesVersion) }}{{ end }}
-{{- $_ := set $out "exemptions" (dict "users" (default (list) $c.exemptions.users) "groups" (default (list) $c.exemptions.groups)) }}
-{{- $_ := set $out "policySources" (default (dict) $c.policySources) }}
-{{- if $c.categoriesFile }}
-{{- $_ := set $out "categoriesFile" $c.categoriesFile }}
-{{- else if .Values.categoriesCatalog }}
-{{- $_ := set $out "categoriesFile" "/etc/auditwarden/categories.yaml" }}
+{{- $c := deepCopy .Values.config }}
+{{- if and (not $c.categoriesFile) .Values.categoriesCatalog }}
+{{- $_ := set $c "categoriesFile" "/etc/auditwarden/categories.yaml" }}
 {{- end }}
-{{- $targets := dict }}
-{{- if $c.targets.configMaps.mode }}{{ $_ := set $targets "configMaps" (dict "mode" $c.targets.configMaps.mode) }}{{ end }}
-{{- if $c.targets.mirrorPods.mode }}{{ $_ := set $targets "mirrorPods" (dict "mode" $c.targets.mirrorPods.mode) }}{{ end }}
-{{- if $targets }}{{ $_ := set $out "targets" $targets }}{{ end }}
-{{- toYaml $out }}
+{{- toYaml $c }}
 {{- end }}
 
 {{/* clientConfig of a webhook entry; called with (dict "root" $ "caBundle" $caBundle). */}}
