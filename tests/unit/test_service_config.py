@@ -172,6 +172,9 @@ def test_every_problem_is_reported_at_once_in_key_order() -> None:
 def test_a_null_value_takes_the_default() -> None:
     c = parse_config({"mode": None, "targets": None, "exemptions": {"users": None}, "logLevel": None})
     assert (c.mode, c.config_maps_mode, c.log_level, c.exemptions.users) == ("enforce", "enforce", "info", frozenset())
+    # ... but a policySources entry without its ConfigMap is a mistake, not a default.
+    message = refused({"policySources": {"/etc/a.yaml": None}})
+    assert "policySources['/etc/a.yaml']: expected \"namespace/name\"" in message
 
 
 def test_the_defaults_are_the_schemas() -> None:

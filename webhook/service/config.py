@@ -170,7 +170,7 @@ def parse_config(raw: Any, *, env: Mapping[str, str] | None = None, source: str 
     problems = schema_problems(raw)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
-    conf: Mapping[str, Any] = raw
+    conf: Mapping[str, Any] = _without_nulls(raw)
 
     def get(*path: str) -> Any:
         node: Any = conf
@@ -216,7 +216,7 @@ def parse_config(raw: Any, *, env: Mapping[str, str] | None = None, source: str 
 def schema_problems(raw: Any) -> list[str]:
     """Everything wrong with ``raw`` as a configuration document, one ``path: reason`` per key.
 
-    Null values count as absent (they take the default), as they always have.
+    A key the schema names whose value is null counts as absent (it takes the default).
     """
     doc = _without_nulls(raw)
     best: dict[tuple[str, ...], jsonschema.ValidationError] = {}
@@ -230,10 +230,18 @@ def schema_problems(raw: Any) -> list[str]:
     return problems
 
 
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    return value
+def _without_nulls(value: Any, schema: Mapping[str, Any] = SCHEMA) -> Any:
+    """``value`` without the null values of named keys (those take their default).
+
+    Only keys the schema names: a null where a free-form mapping expects a value (a
+    ``policySources`` entry without its ConfigMap) stays, and is refused.
+    """
+    named = schema.get("properties")
+    if not isinstance(value, Mapping) or not named:
+        return value
+    return {
+        k: _without_nulls(v, named[k]) if k in named else v for k, v in value.items() if not (v is None and k in named)
+    }
 
 
 def _nans(value: Any, where: tuple[Any, ...]) -> Iterable[tuple[str, float]]:
