@@ -302,6 +302,28 @@ def test_an_analysis_deadline_is_a_denial_with_the_reason() -> None:
     assert sample("auditwarden_analysis_failures_total", reason="deadline") == before + 1
 
 
+def test_an_analysis_deadline_is_a_denial_in_ratchet_mode_although_nothing_got_worse() -> None:
+    failed = AnalysisFailed("the analysis did not finish within 2.0 s: the content is too large", "deadline")
+    c = make_app({"mode": "ratchet"}, analyzer=FailingAnalyzer(failed)).test_client()
+    cm = policy_configmap()
+    resp = answer(c, review(cm, operation="UPDATE", old=cm))
+    assert resp["allowed"] is False
+    assert resp["auditAnnotations"] == {"verdict": "deny", "violations": "analysis-failed"}
+    assert "(mode ratchet, profile baseline): 1) [analysis-failed] the analysis did not finish within 2.0 s" in (
+        resp["status"]["message"])  # fmt: skip
+
+
+def test_an_analysis_deadline_is_a_warning_in_warn_mode_and_exempted_for_the_break_glass_user() -> None:
+    failed = AnalysisFailed("the analysis did not finish within 2.0 s", "deadline")
+    c = make_app({"mode": "warn"}, analyzer=FailingAnalyzer(failed)).test_client()
+    resp = answer(c, review(policy_configmap()))
+    assert (resp["allowed"], resp["auditAnnotations"]["verdict"]) == (True, "warn")
+    c = make_app({"exemptions": {"users": ["breakglass"]}}, analyzer=FailingAnalyzer(failed)).test_client()
+    resp = answer(c, review(policy_configmap(), user="breakglass"))
+    assert (resp["allowed"], resp["auditAnnotations"]["verdict"]) == (True, "exempted")
+    assert resp["auditAnnotations"]["violations"] == "analysis-failed"
+
+
 # ---------------------------------------------------------------- dry-run, metrics, cache
 
 
@@ -434,6 +456,25 @@ def test_policy_source_failure_denies_when_configured() -> None:
                           exemptions={"users": ["breakglass"]})  # fmt: skip
     resp = answer(app2.test_client(), review(apiserver_pod(), user="breakglass"))
     assert resp["allowed"] is True and resp["auditAnnotations"]["verdict"] == "exempted"
+
+
+def test_a_denial_for_a_failed_policy_lookup_names_it_in_the_violations_annotation() -> None:
+    app, _ = sources_app(FakeFetcher(PolicySourceError("down")), denyOnPolicySourceError=True)
+    resp = answer(app.test_client(), review(apiserver_pod()))
+    assert resp["allowed"] is False
+    assert resp["auditAnnotations"]["violations"] == "policy-source-error"
+    assert "[policy-source-error] policySources: down;" in resp["status"]["message"]
+
+
+def test_an_exempt_user_with_deny_on_policy_source_error_is_allowed_with_the_exempted_warning() -> None:
+    app, _ = sources_app(FakeFetcher(PolicySourceError("down")), denyOnPolicySourceError=True,
+                         exemptions={"users": ["breakglass"]})  # fmt: skip
+    resp = answer(app.test_client(), review(apiserver_pod(), user="breakglass"))
+    assert resp["allowed"] is True and "status" not in resp
+    assert resp["auditAnnotations"] == {
+        "verdict": "exempted", "exempted-by": "user:breakglass", "violations": "policy-source-error"}  # fmt: skip
+    assert resp["warnings"][0].startswith("allowed only because user:breakglass is exempt (break-glass)")
+    assert any(w.startswith("policySources: down;") for w in resp["warnings"])
 
 
 def test_unmapped_policy_paths_never_touch_the_api() -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 from webhook.core.findings import Finding
 from webhook.core.verdict import Verdict
@@ -63,7 +63,7 @@ ANNOTATION_VIOLATIONS = "violations"
 _MAX_ANNOTATION_CHARS = 1000
 
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
-OPERATIONS: tuple[str, ...] = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 
 
 class GroupVersionKind(TypedDict):
@@ -95,7 +95,7 @@ class AdmissionRequest(TypedDict):
     requestSubResource: NotRequired[str]
     name: NotRequired[str]
     namespace: NotRequired[str]
-    operation: str
+    operation: Operation
     userInfo: UserInfo
     object: NotRequired[dict[str, Any] | None]
     oldObject: NotRequired[dict[str, Any] | None]
@@ -295,8 +295,8 @@ def warning_line(message: str, limit: int = MAX_WARNING_CHARS) -> str:
     return line
 
 
-def _warning_lines(findings: Sequence[Finding], extra: Sequence[str]) -> list[str]:
-    lines = _dedupe([warning_line(f.message) for f in findings] + [warning_line(e) for e in extra])
+def _warning_lines(findings: Sequence[Finding]) -> list[str]:
+    lines = _dedupe([warning_line(f.message) for f in findings])
     if len(lines) > MAX_WARNINGS:
         rest = len(lines) - (MAX_WARNINGS - 1)
         lines = [
@@ -314,16 +314,14 @@ def describe_object(kind: str, namespace: str, name: str) -> str:
     return f"{kind} {name or namespace or '(unnamed)'}"
 
 
-def denial_message(
-    verdict: Verdict, *, subject: str, mode: str, profile: str, extra: Sequence[str] = (), notes: Sequence[str] = ()
-) -> str:
+def denial_message(verdict: Verdict, *, subject: str, mode: str, profile: str, notes: Sequence[str] = ()) -> str:
     """The ``status.message`` of a denial: the object, every violation with its fix, the summary."""
     parts = [f"{subject} is refused (mode {mode}, profile {profile}):"]
     total = len(parts[0])
     shown = 0
-    reasons = [(f.code, f.message) for f in verdict.violations] + [("", e) for e in extra]
-    for code, message in reasons:
-        item = clean_line(f"[{code}] {message}" if code else message, 1500)
+    reasons = verdict.violations
+    for f in reasons:
+        item = clean_line(f"[{f.code}] {f.message}", 1500)
         if total + len(item) > MAX_MESSAGE_CHARS and shown:
             break
         parts.append(f"{shown + 1}) {item}")
@@ -346,16 +344,13 @@ def build_response(
     namespace: str = "",
     mode: str = "enforce",
     profile: str = "baseline",
-    extra_warnings: Sequence[str] = (),
-    extra_violations: Sequence[str] = (),
     notes: Sequence[str] = (),
 ) -> AdmissionReview:
     """The AdmissionReview answering request ``uid`` with ``verdict``.  Pure: no I/O.
 
-    ``extra_warnings`` are the service's own notes (e.g. a policySources lookup failure);
-    ``extra_violations`` are service-side reasons for a denial that are not core findings
-    (e.g. a policySources lookup failure with ``denyOnPolicySourceError``); ``notes`` end the
-    denial message (e.g. where a policy was read from).  Never carries a patch.
+    Every reason is a finding of the verdict (the service's own, such as a failed
+    policySources lookup or a missed deadline, included); ``notes`` end the denial message
+    (e.g. where a policy was read from).  Never carries a patch.
     """
     subject = describe_object(kind, namespace, name or verdict.object_name)
     response: AdmissionResponse = {"uid": uid, "allowed": verdict.allowed}
@@ -363,15 +358,12 @@ def build_response(
         response["status"] = {
             "code": 403,
             "reason": "Forbidden",
-            "message": denial_message(
-                verdict, subject=subject, mode=mode, profile=profile, extra=extra_violations, notes=notes
-            ),
+            "message": denial_message(verdict, subject=subject, mode=mode, profile=profile, notes=notes),
         }
     # Violations first (the most important lines), then the exemption note and other warnings.
     exemption = [w for w in verdict.warnings if w.code == "exempted"]
     others = [w for w in verdict.warnings if w.code != "exempted"]
-    findings = [*exemption, *verdict.violations, *others]
-    warnings = _warning_lines(findings, [*extra_violations, *extra_warnings])
+    warnings = _warning_lines([*exemption, *verdict.violations, *others])
     if warnings:
         response["warnings"] = warnings
     response["auditAnnotations"] = audit_annotations(verdict)
@@ -390,32 +382,9 @@ def audit_annotations(verdict: Verdict) -> dict[str, str]:
     return annotations
 
 
-def allowed_response(uid: str, *, verdict: str = "skip", warnings: Sequence[str] = ()) -> AdmissionReview:
+def allowed_response(uid: str) -> AdmissionReview:
     """An allowance that judged nothing (unrelated objects, a mirror Pod's DELETE)."""
-    response: AdmissionResponse = {"uid": uid, "allowed": True, "auditAnnotations": {ANNOTATION_VERDICT: verdict}}
-    lines = _warning_lines([], warnings)
-    if lines:
-        response["warnings"] = lines
-    return {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
-
-
-def error_response(uid: str, *, allowed: bool, reason: str, subject: str) -> AdmissionReview:
-    """The answer when auditwarden could not reach a verdict (internal error, deadline).
-
-    ``allowed`` follows the target's mode: fail closed (403) unless the mode is ``warn``.
-    """
-    line = clean_line(f"{subject}: {reason}", 1000)
-    response: AdmissionResponse = {
-        "uid": uid,
-        "allowed": allowed,
-        "warnings": [clean_line(line, MAX_WARNING_CHARS)],
-        "auditAnnotations": {
-            ANNOTATION_VERDICT: "warn" if allowed else "deny",
-            ANNOTATION_VIOLATIONS: "analysis-failed",
-        },
-    }
-    if not allowed:
-        response["status"] = {"code": 403, "reason": "Forbidden", "message": line}
+    response: AdmissionResponse = {"uid": uid, "allowed": True, "auditAnnotations": {ANNOTATION_VERDICT: "skip"}}
     return {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
 
 

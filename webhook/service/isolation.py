@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from webhook.core.verdict import Context, Mode, Operation, Verdict, judge
+from webhook.core.verdict import NO_FACTS, Context, Facts, Mode, Operation, Verdict, judge
 
 __all__ = ["AnalysisFailed", "Analyzer"]
 
@@ -62,6 +62,7 @@ class _Job:
     context: Context
     exempted_by: str | None
     source: str
+    facts: Facts
 
 
 def _child(conn: Connection, job: _Job, memory_limit: int, cpu_seconds: int) -> None:  # pragma: no cover - child
@@ -76,7 +77,7 @@ def _child(conn: Connection, job: _Job, memory_limit: int, cpu_seconds: int) -> 
     try:
         verdict = judge(
             job.new, job.old, operation=job.operation, mode=job.mode, context=job.context,
-            exempted_by=job.exempted_by, source=job.source,
+            exempted_by=job.exempted_by, source=job.source, facts=job.facts,
         )  # fmt: skip
         conn.send(("ok", verdict))
     except MemoryError:
@@ -125,14 +126,15 @@ class Analyzer:
         context: Context,
         exempted_by: str | None = None,
         source: str = "",
+        facts: Facts = NO_FACTS,
         size: int = 0,
         deadline: float | None = None,
     ) -> Verdict:
         """The verdict, or :class:`AnalysisFailed`.  ``deadline`` is a ``time.monotonic()`` value."""
         if size <= self.isolate_above_bytes:
             return judge(new, old, operation=operation, mode=mode, context=context,
-                         exempted_by=exempted_by, source=source)  # fmt: skip
-        job = _Job(new, old, operation, mode, context, exempted_by, source)
+                         exempted_by=exempted_by, source=source, facts=facts)  # fmt: skip
+        job = _Job(new, old, operation, mode, context, exempted_by, source, facts)
         return self.isolated(job, deadline)
 
     def isolated(self, job: _Job, deadline: float | None = None) -> Verdict:
