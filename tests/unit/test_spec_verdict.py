@@ -11,8 +11,8 @@ import yaml
 
 from webhook.context import build_context
 from webhook.core.documents import discover
-from webhook.core.precheck import is_mirror_pod, is_relevant
 from webhook.core.findings import Finding
+from webhook.core.precheck import is_mirror_pod, is_relevant
 from webhook.core.verdict import Context, Facts, Verdict, judge
 
 RBAC = "rbac.authorization.k8s.io"
