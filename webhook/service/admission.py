@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 from webhook.core.findings import Finding
+from webhook.core.jsontypes import described
 from webhook.core.verdict import Verdict
 
 __all__ = [
@@ -161,7 +162,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
     except ValueError as exc:  # json.JSONDecodeError, NaN/Infinity, over-long integers
         raise BadReview(f"body is not valid JSON: {_one_line(str(exc), 200)}", "not-json") from None
     if not isinstance(doc, dict):
-        raise BadReview(f"body must be a JSON object (an AdmissionReview), got {_json_type(doc)}", "not-object")
+        raise BadReview(f"body must be a JSON object (an AdmissionReview), got {described(doc)}", "not-object")
     api_version = doc.get("apiVersion")
     if api_version != ADMISSION_API_VERSION:
         raise BadReview(
@@ -175,10 +176,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if request is None:
         raise BadReview("request is missing (an AdmissionReview sent to a webhook carries a request)", "no-request")
     if not isinstance(request, dict):
-        raise BadReview(f"request must be an object, got {_json_type(request)}", "no-request")
+        raise BadReview(f"request must be an object, got {described(request)}", "no-request")
     uid = request.get("uid")
     if not isinstance(uid, str) or not uid:
-        what = "missing" if uid is None else f"not a non-empty string ({_json_type(uid)})"
+        what = "missing" if uid is None else f"not a non-empty string ({described(uid)})"
         raise BadReview(f"request.uid is {what}", "no-uid")
     kind = request.get("kind")
     if not isinstance(kind, dict) or not isinstance(kind.get("kind"), str):
@@ -194,19 +195,19 @@ def parse_review(body: bytes) -> AdmissionRequest:
     for field_name in ("object", "oldObject", "options"):
         value = request.get(field_name)
         if value is not None and not isinstance(value, dict):
-            raise BadReview(f"request.{field_name} must be an object or null, got {_json_type(value)}",
+            raise BadReview(f"request.{field_name} must be an object or null, got {described(value)}",
                             "bad-request-field")  # fmt: skip
     for field_name in ("name", "namespace", "subResource"):
         if not isinstance(request.get(field_name, ""), str):
             raise BadReview(f"request.{field_name} must be a string", "bad-request-field")
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool) and dry_run is not None:
-        raise BadReview(f"request.dryRun must be a boolean, got {_json_type(dry_run)}", "bad-request-field")
+        raise BadReview(f"request.dryRun must be a boolean, got {described(dry_run)}", "bad-request-field")
     user = request.get("userInfo")
     if user is None:
         request["userInfo"] = {}
     elif not isinstance(user, dict):
-        raise BadReview(f"request.userInfo must be an object, got {_json_type(user)}", "bad-request-field")
+        raise BadReview(f"request.userInfo must be an object, got {described(user)}", "bad-request-field")
     else:
         if not isinstance(user.get("username", ""), str):
             raise BadReview("request.userInfo.username must be a string", "bad-request-field")
@@ -216,26 +217,12 @@ def parse_review(body: bytes) -> AdmissionRequest:
     return request  # type: ignore[return-value]  # checked field by field above
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
 def _short(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, str):
         return repr(clean_line(value, 60))
-    return _json_type(value)
+    return described(value)
 
 
 # ------------------------------------------------------------------------ responses
