@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.reviews import WEAK_POLICY, body, policy_configmap, review
+from tests.support.reviews import WEAK_POLICY, body, policy_configmap, review
 from webhook.context import build_context
 from webhook.core.findings import Finding
 from webhook.core.verdict import Facts, Verdict, judge

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from tests.integration.reviews import (
+from tests.support.reviews import (
     GOOD_POLICY,
     WEAK_POLICY,
     apiserver_pod,

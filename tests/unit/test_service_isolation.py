@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.reviews import WEAK_POLICY, alias_bomb, huge_policy, many_keys_configmap, policy_configmap
+from tests.support.reviews import WEAK_POLICY, alias_bomb, huge_policy, many_keys_configmap, policy_configmap
 from webhook.context import build_context
 from webhook.core.verdict import judge
 from webhook.service.isolation import AnalysisFailed, Analyzer
