@@ -270,3 +270,12 @@ def test_clean_line_bounds(text: str, limit: int) -> None:
     line = clean_line(text, limit)
     assert len(line) <= limit
     assert all(ch.isprintable() for ch in line)
+
+
+def test_one_json_type_namer_serves_the_review_parser_the_policy_decoder_and_yaml_files() -> None:
+    from webhook.core.jsontypes import described, json_type
+
+    assert [json_type(v) for v in (None, True, 1, 1.5, "s", [], {})] == [
+        "null", "bool", "number", "number", "string", "array", "object"]  # fmt: skip  # Go's encoding/json names
+    assert [described(v) for v in (None, True, 1, [], {})] == ["null", "a boolean", "a number", "an array", "an object"]
+    assert [described(v, yaml=True) for v in (1, 1.5, [], {})] == ["an integer", "a number", "a list", "a mapping"]

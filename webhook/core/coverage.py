@@ -174,21 +174,23 @@ _sa = User(
     "system:serviceaccount:monitoring:agent",
     ("system:serviceaccounts", "system:serviceaccounts:monitoring", "system:authenticated"),
 )
+
+
+def _namespaced(user: User, verb: str, namespace: str, resource: str, name: str = "") -> Attributes:
+    """A core/v1 request on a namespaced resource (a collection when ``name`` is empty)."""
+    path = f"/api/v1/namespaces/{namespace}/{resource}" + (f"/{name}" if name else "")
+    return Attributes(user, verb, namespace, "", "v1", resource, "", name, path)
+
+
 # Requests whose bodies carry secret material at Request/RequestResponse level.
 _SENSITIVE_PROBES = [
-    Attributes(_jane, "get", "default", "", "v1", "secrets", "", "db-password",
-               "/api/v1/namespaces/default/secrets/db-password"),
-    Attributes(_jane, "update", "default", "", "v1", "secrets", "", "db-password",
-               "/api/v1/namespaces/default/secrets/db-password"),
-    Attributes(_jane, "create", "default", "", "v1", "secrets", "", "",
-               "/api/v1/namespaces/default/secrets"),
-    Attributes(_sa, "list", "kube-system", "", "v1", "secrets", "", "",
-               "/api/v1/namespaces/kube-system/secrets"),
-    Attributes(_jane, "get", "default", "", "v1", "configmaps", "", "settings",
-               "/api/v1/namespaces/default/configmaps/settings"),
-    Attributes(_jane, "update", "default", "", "v1", "configmaps", "", "settings",
-               "/api/v1/namespaces/default/configmaps/settings"),
-]  # fmt: skip
+    _namespaced(_jane, "get", "default", "secrets", "db-password"),
+    _namespaced(_jane, "update", "default", "secrets", "db-password"),
+    _namespaced(_jane, "create", "default", "secrets"),
+    _namespaced(_sa, "list", "kube-system", "secrets"),
+    _namespaced(_jane, "get", "default", "configmaps", "settings"),
+    _namespaced(_jane, "update", "default", "configmaps", "settings"),
+]
 
 
 def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: KubeVersion) -> list[Finding]:

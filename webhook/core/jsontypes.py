@@ -14,6 +14,8 @@ __all__ = ["described", "json_type"]
 
 _ARTICLES = {"null": "null", "bool": "a boolean", "number": "a number", "string": "a string", "array": "an array",
              "object": "an object"}  # fmt: skip
+# The same in YAML's words, for YAML files people write (the service's configuration).
+_YAML_ARTICLES = {**_ARTICLES, "array": "a list", "object": "a mapping"}
 
 
 def json_type(value: Any) -> str:
@@ -34,7 +36,10 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def described(value: Any) -> str:
-    """The type for a sentence: ``null``, ``a boolean``, ``a number``, ``a string``, ``an array``, ``an object``."""
+def described(value: Any, *, yaml: bool = False) -> str:
+    """The type for a sentence: ``null``, ``a boolean``, ``a number``, ``a string``, ``an array``, ``an object``
+    — with ``yaml``: ``an integer`` or ``a number``, ``a list``, ``a mapping``."""
     name = json_type(value)
-    return _ARTICLES.get(name, f"a {name}")
+    if yaml and name == "number" and isinstance(value, int):
+        return "an integer"
+    return (_YAML_ARTICLES if yaml else _ARTICLES).get(name, name)

@@ -36,7 +36,7 @@ from typing import Any
 
 from webhook.core.findings import Finding
 from webhook.core.precheck import is_kubelet_cleanup, is_mirror_pod, is_relevant
-from webhook.core.verdict import NO_FACTS, Context, Facts, Mode, Operation, Verdict, judge
+from webhook.core.verdict import NO_FACTS, Context, Facts, Mode, Operation, Verdict
 from webhook.service import metrics
 from webhook.service.admission import (
     AdmissionRequest,
@@ -47,7 +47,7 @@ from webhook.service.admission import (
 )
 from webhook.service.cache import VerdictCache
 from webhook.service.config import ServiceConfig
-from webhook.service.isolation import AnalysisFailed, Analyzer
+from webhook.service.isolation import AnalysisFailed, Analyzer, Case
 from webhook.service.kube import PolicySourceError, PolicySources, audit_policy_file
 
 __all__ = ["DEADLINE_MARGIN_SECONDS", "Outcome", "Service", "parse_timeout"]
@@ -243,10 +243,9 @@ class Service:
         if cached is not None:
             return cached, None
         try:
-            verdict = self.analyzer.judge(
-                j.new, j.old, operation=j.operation, mode=j.mode, context=lookup.context, exempted_by=j.exempted_by,
-                facts=lookup.facts, size=size, deadline=deadline,
-            )  # fmt: skip
+            case = Case(new=j.new, old=j.old, operation=j.operation, mode=j.mode, context=lookup.context,
+                        exempted_by=j.exempted_by, facts=lookup.facts)  # fmt: skip
+            verdict = self.analyzer.judge(case, size=size, deadline=deadline)
         except AnalysisFailed as exc:
             metrics.ANALYSIS_FAILURES.labels(exc.code).inc()
             return self._unanalysed(j, lookup.facts, Finding("analysis-failed", exc.reason)), exc.reason
@@ -257,8 +256,8 @@ class Service:
     def _unanalysed(self, j: _Judging, facts: Facts, failure: Finding) -> Verdict:
         """The verdict on objects that could not be analysed: the failure is a violation like any other."""
         facts = replace(facts, violations=(*facts.violations, failure), unanalysed=True)
-        return judge(j.new, j.old, operation=j.operation, mode=j.mode, context=self.context,
-                     exempted_by=j.exempted_by, facts=facts)  # fmt: skip
+        return Case(new=j.new, old=j.old, operation=j.operation, mode=j.mode, context=self.context,
+                    exempted_by=j.exempted_by, facts=facts).judge()  # fmt: skip
 
     def _internal_error(self, req: AdmissionRequest, mode_label: str) -> Outcome:
         """The answer when judging raised: the error judged by the target's mode (enforce when not routed yet)."""
