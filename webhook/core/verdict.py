@@ -4,7 +4,7 @@ The CLI (``auditwarden check``), the admission webhook and the tests all call it
 the new and old versions of an object (already parsed from JSON/YAML into plain Python
 objects), the admission operation and the mode, and returns a :class:`Verdict`.
 
-How a verdict is reached (docs/webhook.md, "Verdicts and modes"):
+How a verdict is reached (README "How a verdict is reached"):
 
 1. Discover every judged document in the object (:mod:`webhook.core.documents`) and
    analyse each (:mod:`webhook.core.analysis`): policy validity and category coverage,
