@@ -43,6 +43,7 @@ __all__ = [
     "AdmissionResponse",
     "AdmissionReview",
     "BadReview",
+    "ErrorBody",
     "GroupVersionKind",
     "Status",
     "UserInfo",
@@ -123,6 +124,12 @@ class AdmissionReview(TypedDict):
     kind: str
     request: NotRequired[AdmissionRequest]
     response: NotRequired[AdmissionResponse]
+
+
+class ErrorBody(TypedDict):
+    """The body of an HTTP 4xx answer (not an AdmissionReview: the request was not one)."""
+
+    error: str
 
 
 class BadReview(ValueError):

@@ -30,9 +30,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from webhook.core.findings import Finding
 from webhook.core.precheck import is_kubelet_cleanup, is_mirror_pod, is_relevant
@@ -40,7 +39,9 @@ from webhook.core.verdict import NO_FACTS, Context, Facts, Mode, Operation, Verd
 from webhook.service import metrics
 from webhook.service.admission import (
     AdmissionRequest,
+    AdmissionReview,
     BadReview,
+    ErrorBody,
     allowed_response,
     build_response,
     parse_review,
@@ -63,14 +64,18 @@ INTERNAL_ERROR = (
 log = logging.getLogger("auditwarden.admission")
 
 
+#: The duration histogram's ``kind`` label: what was asked about (``invalid``: not an AdmissionReview).
+KindLabel = Literal["ConfigMap", "Pod", "other", "invalid"]
+
+
 @dataclass
 class Outcome:
     """What the service answered, for the route (HTTP status, JSON body) and for tests."""
 
     status: int
-    body: Mapping[str, Any]
+    body: AdmissionReview | ErrorBody
     verdict: Verdict | None = None
-    kind: str = "invalid"  # ConfigMap | Pod | other | invalid (the duration histogram's label)
+    kind: KindLabel = "invalid"
 
 
 def parse_timeout(raw: str | None) -> float | None:
@@ -147,7 +152,7 @@ class Service:
             log.info("bad AdmissionReview", extra={"fields": {"status": 400, "reason": exc.reason, "code": exc.code}})
             return Outcome(400, {"error": exc.reason})
         kind = req["kind"]["kind"]
-        kind_label = kind if kind in ("ConfigMap", "Pod") else "other"
+        kind_label: KindLabel = "ConfigMap" if kind == "ConfigMap" else "Pod" if kind == "Pod" else "other"
         operation = req["operation"]
         mode_label = "none"
         try:
