@@ -267,6 +267,18 @@ def test_the_apiserver_timeout_parameter() -> None:
     assert parse_timeout(None) is None and parse_timeout("soon") is None
 
 
+def test_the_service_judges_a_review_body_without_flask() -> None:
+    from webhook.service.config import build_context
+    from webhook.service.decide import Service
+
+    config = parse_config({})
+    outcome = Service(config, build_context(config)).review(body(review(policy_configmap(WEAK_POLICY))))
+    assert outcome.status == 200 and outcome.kind == "ConfigMap"
+    assert outcome.verdict is not None and outcome.verdict.decision == "deny"
+    assert Service(config, build_context(config)).review(b"[]").body == {
+        "error": "body must be a JSON object (an AdmissionReview), got an array"}  # fmt: skip
+
+
 # ---------------------------------------------------------------------- failure modes
 
 
