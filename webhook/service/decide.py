@@ -205,11 +205,14 @@ class Service:
 
     def _judge(self, j: _Judging, *, size: int, deadline: float) -> Outcome:
         lookup = self._lookup(j)
-        verdict, failure = self._verdict(j, lookup, size=size, deadline=deadline)
-        review = build_response(
-            j.req["uid"], verdict, kind=j.kind, name=j.req.get("name") or "",
-            namespace=j.req.get("namespace") or "", mode=j.mode, profile=self.config.profile, notes=lookup.notes,
-        )  # fmt: skip
+        key = self.cache.key(j.new, j.old, operation=j.operation, mode=j.mode, exempted_by=j.exempted_by,
+                             policy_files=lookup.context.policy_files, facts=lookup.facts)  # fmt: skip
+        verdict, failure = self.cache.get(key), None
+        if verdict is None:
+            verdict, failure = self._analyse(j, lookup, size=size, deadline=deadline)
+            if failure is None and not j.dry_run:  # a dry run leaves no trace, not even a memo
+                self.cache.put(key, verdict)
+        review = self._respond(j, verdict, lookup)
         self._log(j, verdict, reason=failure)
         self._record(j, verdict)
         return Outcome(200, review, verdict)
@@ -240,29 +243,28 @@ class Service:
         note = f"(The policy of --audit-policy-file={path} was read from ConfigMap {source}, per policySources.)"
         return _Lookup(replace(self.context, policy_files={**self.context.policy_files, path: text}), notes=(note,))
 
-    def _verdict(self, j: _Judging, lookup: _Lookup, *, size: int, deadline: float) -> tuple[Verdict, str | None]:
-        """Steps *cache*, *isolation* and *verdict*: the verdict, and why the analysis failed (if it did)."""
-        key = self.cache.key(j.new, j.old, operation=j.operation, mode=j.mode, exempted_by=j.exempted_by,
-                             policy_files=lookup.context.policy_files, facts=lookup.facts)  # fmt: skip
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached, None
+    def _analyse(self, j: _Judging, lookup: _Lookup, *, size: int, deadline: float) -> tuple[Verdict, str | None]:
+        """Steps *isolation* and *verdict*: the verdict, and why the analysis failed (if it did)."""
+        case = Case(new=j.new, old=j.old, operation=j.operation, mode=j.mode, context=lookup.context,
+                    exempted_by=j.exempted_by, facts=lookup.facts)  # fmt: skip
         try:
-            case = Case(new=j.new, old=j.old, operation=j.operation, mode=j.mode, context=lookup.context,
-                        exempted_by=j.exempted_by, facts=lookup.facts)  # fmt: skip
-            verdict = self.analyzer.judge(case, size=size, deadline=deadline)
+            return self.analyzer.judge(case, size=size, deadline=deadline), None
         except AnalysisFailed as exc:
             metrics.ANALYSIS_FAILURES.labels(exc.code).inc()
             return self._unanalysed(j, lookup.facts, Finding("analysis-failed", exc.reason)), exc.reason
-        if not j.dry_run:  # a dry run leaves no trace, not even a memo
-            self.cache.put(key, verdict)
-        return verdict, None
 
     def _unanalysed(self, j: _Judging, facts: Facts, failure: Finding) -> Verdict:
         """The verdict on objects that could not be analysed: the failure is a violation like any other."""
         facts = replace(facts, violations=(*facts.violations, failure), unanalysed=True)
         return Case(new=j.new, old=j.old, operation=j.operation, mode=j.mode, context=self.context,
                     exempted_by=j.exempted_by, facts=facts).judge()  # fmt: skip
+
+    def _respond(self, j: _Judging, verdict: Verdict, lookup: _Lookup) -> AdmissionReview:
+        """Step *response*: the AdmissionReview (pure; JSON is made by the route)."""
+        return build_response(
+            j.req["uid"], verdict, kind=j.kind, name=j.req.get("name") or "",
+            namespace=j.req.get("namespace") or "", mode=j.mode, profile=self.config.profile, notes=lookup.notes,
+        )  # fmt: skip
 
     def _internal_error(self, req: AdmissionRequest, mode_label: str) -> Outcome:
         """The answer when judging raised: the error judged by the target's mode (enforce when not routed yet)."""
