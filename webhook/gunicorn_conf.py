@@ -67,7 +67,7 @@ def ssl_context(config: Any, default_ssl_context_factory: Any) -> Any:
 
 def child_exit(server: Any, worker: Any) -> None:
     """gunicorn hook (master): forget a dead worker's live gauges in multiprocess mode."""
-    from webhook.service.metrics import mark_process_dead
+    from webhook.service.multiproc import mark_process_dead  # not .metrics: see that module
 
     mark_process_dead(worker.pid)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -569,3 +570,15 @@ def test_decision_log_lines_never_contain_object_contents(
     assert fields["violations"] == ["categories-below-minimum"]
     assert secret_marker not in json.dumps(fields)
     assert all(secret_marker not in r.getMessage() for r in caplog.records)
+
+
+def test_the_gunicorn_master_forgets_a_dead_worker_without_writing_metric_files_of_its_own(tmp_path: Path) -> None:
+    # A metric file of the master would hold the certificate-expiry gauge (livemin) at 0 for good.
+    import subprocess
+    import sys
+
+    (tmp_path / "gauge_livemin_4242.db").write_bytes(b"")  # a dead worker's live gauge
+    script = "from types import SimpleNamespace as N; import webhook.gunicorn_conf as c; c.child_exit(0, N(pid=4242))"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    assert list(tmp_path.iterdir()) == []
