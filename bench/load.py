@@ -38,172 +38,43 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.reviews import (  # noqa: E402  (the repository root is on the path only now)
+    GOOD_POLICY,
+    KUBEADM_FLAGS,
+    apiserver_pod,
+    body,
+    configmap,
+    review,
+)
+
 #: Replaced by a per-request counter in the "every request different" variants (same length).
 SEQ = b"__SEQ_____"
-
-POLICY = """apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived"]
-rules:
-  - level: None
-    users: ["system:kube-proxy"]
-    verbs: ["watch"]
-    resources: [{group: "", resources: ["endpoints", "services", "services/status"]}]
-  - level: None
-    nonResourceURLs: ["/healthz*", "/version", "/livez*", "/readyz*"]
-  - level: Metadata
-    resources: [{group: "", resources: ["secrets", "configmaps", "serviceaccounts/token"]}]
-  - level: RequestResponse
-    resources:
-      - {group: "rbac.authorization.k8s.io"}
-      - {group: "", resources: ["pods/exec", "pods/attach", "pods/portforward", "pods/ephemeralcontainers"]}
-  - level: Request
-    verbs: ["create", "update", "patch", "delete", "deletecollection"]
-  - level: Metadata
-"""
-
-
-def _managed_fields(manager: str) -> list[dict[str, object]]:
-    return [{"manager": manager, "operation": "Apply", "apiVersion": "v1", "time": "2026-01-01T00:00:00Z",
-             "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {".": {}, "f:settings.json": {}}}}]  # fmt: skip
-
-
-def review(obj: Mapping[str, Any], *, kind: str, resource: str, uid: str = "0b7c1f3e-bench") -> bytes:
-    meta = obj["metadata"]
-    assert isinstance(meta, dict)
-    body = {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": kind},
-            "resource": {"group": "", "version": "v1", "resource": resource},
-            "requestKind": {"group": "", "version": "v1", "kind": kind},
-            "requestResource": {"group": "", "version": "v1", "resource": resource},
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "operation": "CREATE",
-            "userInfo": {
-                "username": "kubernetes-admin",
-                "uid": "b2f1",
-                "groups": ["system:masters", "system:authenticated"],
-            },
-            "object": obj,
-            "oldObject": None,
-            "dryRun": False,
-            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl"},
-        },
-    }
-    return json.dumps(body).encode()
+ADMIN = {"user": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"], "uid": "0b7c1f3e-bench",
+         "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl"}}  # fmt: skip
 
 
 def unrelated_configmap() -> bytes:
-    obj = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "frontend-settings", "namespace": "shop", "uid": "7d1e", "resourceVersion": "81723",
-                     "labels": {"app": "frontend"}, "managedFields": _managed_fields("kubectl")},
-        "data": {"settings.json": json.dumps({"theme": "dark", "items_per_page": 25, "features": ["a", "b", "c"]}),
-                 "log_level": "info", "motd": "Welcome to the shop. " * 20},
-    }  # fmt: skip
-    return review(obj, kind="ConfigMap", resource="configmaps")
+    data = {"settings.json": json.dumps({"theme": "dark", "items_per_page": 25, "features": ["a", "b", "c"]}),
+            "log_level": "info", "motd": "Welcome to the shop. " * 20}  # fmt: skip
+    obj = configmap(data, name="frontend-settings", namespace="shop", labels={"app": "frontend"}, manager="kubectl")
+    return body(review(obj, **ADMIN))
 
 
 def policy_configmap(unique: bool = False) -> bytes:
-    policy = POLICY + (f"# revision {SEQ.decode()}\n" if unique else "")
-    obj = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "audit-policy", "namespace": "kube-system", "uid": "1a2b", "resourceVersion": "1234",
-                     "labels": {"auditwarden.io/kind": "audit-policy"}, "managedFields": _managed_fields("kubectl")},
-        "data": {"policy.yaml": policy},
-    }  # fmt: skip
-    return review(obj, kind="ConfigMap", resource="configmaps")
+    policy = GOOD_POLICY + (f"# revision {SEQ.decode()}\n" if unique else "")
+    obj = configmap({"policy.yaml": policy}, labels={"auditwarden.io/kind": "audit-policy"}, manager="kubectl")
+    return body(review(obj, **ADMIN))
 
 
 def mirror_pod(unique: bool = False) -> bytes:
-    flags = [
-        "kube-apiserver",
-        "--advertise-address=10.0.0.10",
-        "--allow-privileged=true",
-        "--audit-log-maxage=30",
-        "--audit-log-maxbackup=10",
-        "--audit-log-maxsize=100",
-        "--audit-log-path=/var/log/kubernetes/audit/audit.log",
-        "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
-        "--authorization-mode=Node,RBAC",
-        "--client-ca-file=/etc/kubernetes/pki/ca.crt",
-        "--enable-admission-plugins=NodeRestriction",
-        "--enable-bootstrap-token-auth=true",
-        "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
-        "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt",
-        "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
-        "--etcd-servers=https://127.0.0.1:2379",
-        "--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt",
-        "--kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key",
-        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-        "--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt",
-        "--proxy-client-key-file=/etc/kubernetes/pki/front-proxy-client.key",
-        "--requestheader-allowed-names=front-proxy-client",
-        "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
-        "--secure-port=6443",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        "--service-account-key-file=/etc/kubernetes/pki/sa.pub",
-        "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key",
-        "--service-cluster-ip-range=10.96.0.0/12",
-        "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
-        "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
-    ]
-    host_paths = [
-        ("audit-policy", "/etc/kubernetes/audit-policy.yaml", "/etc/kubernetes/audit-policy.yaml", True, "File"),
-        ("audit-log", "/var/log/kubernetes/audit/", "/var/log/kubernetes/audit/", False, "DirectoryOrCreate"),
-        ("ca-certs", "/etc/ssl/certs", "/etc/ssl/certs", True, "DirectoryOrCreate"),
-        ("k8s-certs", "/etc/kubernetes/pki", "/etc/kubernetes/pki", True, "DirectoryOrCreate"),
-    ]
-    obj = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "kube-apiserver-cp-1",
-            "namespace": "kube-system",
-            "uid": "5c3d",
-            "labels": {"component": "kube-apiserver", "tier": "control-plane"},
-            "annotations": {
-                "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": "10.0.0.10:6443",
-                "kubernetes.io/config.hash": SEQ.decode() if unique else "9f2c4d",
-                "kubernetes.io/config.mirror": SEQ.decode() if unique else "9f2c4d",
-                "kubernetes.io/config.seen": "2026-01-01T00:00:00.000000000Z",
-                "kubernetes.io/config.source": "file",
-            },
-            "ownerReferences": [
-                {"apiVersion": "v1", "kind": "Node", "name": "cp-1", "uid": "aa11", "controller": True}
-            ],
-        },
-        "spec": {
-            "containers": [
-                {
-                    "name": "kube-apiserver",
-                    "image": "registry.k8s.io/kube-apiserver:v1.35.0",
-                    "command": flags,
-                    "livenessProbe": {
-                        "httpGet": {"host": "10.0.0.10", "path": "/livez", "port": 6443, "scheme": "HTTPS"}
-                    },
-                    "resources": {"requests": {"cpu": "250m"}},
-                    "volumeMounts": [{"name": n, "mountPath": m, "readOnly": ro} for n, _, m, ro, _ in host_paths],
-                }
-            ],
-            "hostNetwork": True,
-            "priorityClassName": "system-node-critical",
-            "volumes": [{"name": n, "hostPath": {"path": p, "type": t}} for n, p, _, _, t in host_paths],
-        },
-    }  # fmt: skip
-    return review(obj, kind="Pod", resource="pods")
+    obj = apiserver_pod(KUBEADM_FLAGS, config_hash=SEQ.decode() if unique else "9f2c4d")
+    return body(review(obj, **ADMIN))
 
 
 SCENARIOS = {

@@ -169,7 +169,8 @@ def generate(
             names.append(san)
     if not names:
         raise ValueError("nothing to name the certificate after: give service and namespace, or SANs")
-    san_entries = [_san_entry(n) for n in names]
+    for n in names:
+        _san_entry(n)  # a ValueError before anything is written
 
     now = now or dt.datetime.now(dt.UTC)
     directory = Path(out_dir)
@@ -180,23 +181,77 @@ def generate(
     ca_key: PrivateKey | None = None
     if reuse_ca and paths.ca.exists() and paths.ca_key.exists():
         ca_cert, ca_key = _load_usable_ca(paths.ca, paths.ca_key, now)
-    ca_reused = ca_cert is not None and ca_key is not None
-    if ca_cert is None or ca_key is None:
-        ca_key = _new_key(key_type)
+    if ca_cert is not None and ca_key is not None:
+        authority = Authority(Issued(ca_cert, ca_key))
+        ca_reused = True
+    else:
         label = f"{service}.{namespace}" if service is not None else names[0]
-        ca_cert = _make_ca(ca_key, f"auditwarden CA for {label}", now, ca_days)
+        authority = Authority.new(f"auditwarden CA for {label}", days=ca_days, key_type=key_type, now=now)
+        ca_reused = False
 
-    leaf_key = _new_key(key_type)
     common_name = f"{service}.{namespace}.svc" if service is not None else names[0]
-    leaf = _make_leaf(leaf_key, common_name, san_entries, ca_cert, ca_key, now, days)
+    leaf = authority.server(common_name, names, days=days, key_type=key_type, now=now)
 
     if not ca_reused:
-        _write_private(paths.ca_key, _key_pem(ca_key))
-        _write_public(paths.ca, ca_cert.public_bytes(serialization.Encoding.PEM))
-    # Key before certificate: a server that reloads on a changed tls.crt then finds the matching key.
-    _write_private(paths.key, _key_pem(leaf_key))
-    _write_public(paths.cert, leaf.public_bytes(serialization.Encoding.PEM))
+        authority.ca.write(paths.ca, paths.ca_key)
+    # Key before certificate (Issued.write): a server that reloads on a changed tls.crt then finds the matching key.
+    leaf.write(paths.cert, paths.key)
     return CertPaths.in_dir(directory, ca_reused=ca_reused)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its private key, in memory."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+
+    def write(self, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]) -> None:
+        """PEM files; the key first and private (0600), each written atomically."""
+        _write_private(Path(key_path), _key_pem(self.key))
+        _write_public(Path(cert_path), self.cert.public_bytes(serialization.Encoding.PEM))
+
+
+class Authority:
+    """A certificate authority in memory: serving certificates, and client certificates whose
+    subject carries the user (CN) and groups (O), as kube-apiserver's x509 authenticator reads
+    them.  :func:`generate` writes a CA and one serving certificate to files; this is for
+    callers (test clusters) that need more than that."""
+
+    def __init__(self, ca: Issued) -> None:
+        self.ca = ca
+
+    @classmethod
+    def new(
+        cls, common_name: str, *, days: int = 3650, key_type: KeyType = "ecdsa-p256", now: dt.datetime | None = None
+    ) -> Authority:
+        key = _new_key(key_type)
+        return cls(Issued(_make_ca(key, common_name, now or dt.datetime.now(dt.UTC), days), key))
+
+    def server(
+        self, common_name: str, sans: Iterable[str], *, days: int = 365, key_type: KeyType = "ecdsa-p256",
+        now: dt.datetime | None = None,
+    ) -> Issued:  # fmt: skip
+        """A serving certificate for ``sans`` (DNS names or IP addresses)."""
+        key = _new_key(key_type)
+        entries = [_san_entry(n) for n in sans]
+        cert = _make_leaf(key, common_name, entries, self.ca.cert, self.ca.key, now or dt.datetime.now(dt.UTC), days)
+        return Issued(cert, key)
+
+    def client(
+        self, user: str, groups: Sequence[str] = (), *, days: int = 365, key_type: KeyType = "ecdsa-p256",
+        now: dt.datetime | None = None,
+    ) -> Issued:  # fmt: skip
+        """A client certificate for ``user`` (CN) in ``groups`` (one O each, nothing else)."""
+        key = _new_key(key_type)
+        cert = _make_leaf(key, user, [], self.ca.cert, self.ca.key, now or dt.datetime.now(dt.UTC), days,
+                          organizations=groups, usage=ExtendedKeyUsageOID.CLIENT_AUTH)  # fmt: skip
+        return Issued(cert, key)
+
+
+def write_private_key(path: str | os.PathLike[str], key: PrivateKey) -> None:
+    """A private key as PKCS#8 PEM, mode 0600, written atomically."""
+    _write_private(Path(path), _key_pem(key))
 
 
 def ensure_local_dev_certs(directory: str | os.PathLike[str]) -> CertPaths:
@@ -242,6 +297,15 @@ def _new_key(key_type: KeyType) -> PrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _key_usage(*, signs_certificates: bool, enciphers_keys: bool) -> x509.KeyUsage:
+    """Digital signatures always; a CA signs certificates and CRLs; an RSA leaf enciphers keys (TLS 1.2 RSA kex)."""
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=enciphers_keys, data_encipherment=False,
+        key_agreement=False, key_cert_sign=signs_certificates, crl_sign=signs_certificates, encipher_only=False,
+        decipher_only=False,
+    )  # fmt: skip
+
+
 def _make_ca(key: PrivateKey, common_name: str, now: dt.datetime, days: int) -> x509.Certificate:
     name = x509.Name(
         [
@@ -259,20 +323,7 @@ def _make_ca(key: PrivateKey, common_name: str, now: dt.datetime, days: int) -> 
         .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(signs_certificates=True, enciphers_keys=False), critical=True)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
         .sign(key, hashes.SHA256())
@@ -287,6 +338,9 @@ def _make_leaf(
     ca_key: PrivateKey,
     now: dt.datetime,
     days: int,
+    *,
+    organizations: Sequence[str] = ("auditwarden",),
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
 ) -> x509.Certificate:
     not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
     try:
@@ -294,16 +348,11 @@ def _make_leaf(
         aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
     except x509.ExtensionNotFound:
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-    return (
+    subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    subject.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]))
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "auditwarden"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
-                ]
-            )
-        )
+        .subject_name(x509.Name(subject))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -311,25 +360,15 @@ def _make_leaf(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+            _key_usage(signs_certificates=False, enciphers_keys=isinstance(key, rsa.RSAPrivateKey)), critical=True
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(aki, critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def _load_usable_ca(

@@ -29,9 +29,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from webhook.service.logs import access_log_enabled as _access_log_enabled
 from webhook.service.logs import logconfig_dict as _logconfig_dict
 
 proc_name = "auditwarden"
@@ -47,7 +47,7 @@ limit_request_line = 4094
 limit_request_fields = 64
 limit_request_field_size = 8190
 preload_app = False
-accesslog = "-" if os.environ.get("AUDITWARDEN_ACCESS_LOG") == "1" else None
+accesslog = "-" if _access_log_enabled() else None
 errorlog = "-"
 loglevel = "info"
 logconfig_dict = _logconfig_dict("info", access_log=accesslog is not None)
@@ -67,10 +67,9 @@ def ssl_context(config: Any, default_ssl_context_factory: Any) -> Any:
 
 def child_exit(server: Any, worker: Any) -> None:
     """gunicorn hook (master): forget a dead worker's live gauges in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    from webhook.service.multiproc import mark_process_dead  # not .metrics: see that module
 
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    mark_process_dead(worker.pid)
 
 
 def when_ready(server: Any) -> None:

@@ -1,18 +1,74 @@
 """Rendering check results: text for people, JSON (a stable contract) and SARIF 2.1.0.
 
-Pure functions from results to strings; the CLI prints them.
+Pure functions from results to strings; the CLI prints them.  The core's results are typed
+dataclasses; this is the one place where they become JSON (camelCase).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from webhook import __version__
 from webhook.core.analysis import DocumentResult
+from webhook.core.coverage import CategoryResult
+from webhook.core.findings import Finding
 
 JSON_SCHEMA_VERSION = 1
+
+
+class FindingJSON(TypedDict):
+    code: str
+    message: str
+
+
+class MissJSON(TypedDict):
+    probe: str
+    rule: int | None
+    reason: str
+
+
+class CategoryJSON(TypedDict):
+    covered: bool
+    level: str | None
+    missed: list[MissJSON]
+
+
+class ResultJSON(TypedDict):
+    source: str
+    kind: str
+    valid: bool
+    categories: dict[str, CategoryJSON] | None
+    coveredCount: int | None
+    violations: list[FindingJSON]
+    warnings: list[FindingJSON]
+    summary: str
+
+
+def finding_json(f: Finding) -> FindingJSON:
+    return {"code": f.code, "message": f.message}
+
+
+def category_json(c: CategoryResult) -> CategoryJSON:
+    return {
+        "covered": c.covered,
+        "level": c.level,
+        "missed": [{"probe": m.probe, "rule": m.rule, "reason": m.reason} for m in c.missed],
+    }
+
+
+def result_json(r: DocumentResult) -> ResultJSON:
+    return {
+        "source": r.source,
+        "kind": r.kind,
+        "valid": r.valid,
+        "categories": None if r.categories is None else {c.id: category_json(c) for c in r.categories},
+        "coveredCount": r.covered_count,
+        "violations": [finding_json(f) for f in r.violations],
+        "warnings": [finding_json(f) for f in r.warnings],
+        "summary": r.summary,
+    }
 
 
 @dataclass
@@ -51,7 +107,7 @@ class Report:
 
 def to_json(report: Report) -> str:
     # Compact: json's C encoder is used only without indent, and this is a machine contract.
-    return json.dumps({"results": [r.as_dict() for r in report.results], "summary": report.summary()})
+    return json.dumps({"results": [result_json(r) for r in report.results], "summary": report.summary()})
 
 
 def to_text(report: Report, color: bool) -> str:
@@ -67,14 +123,13 @@ def to_text(report: Report, color: bool) -> str:
         lines.append(f"{head} {r.source} ({r.kind})")
         if r.summary:
             lines.append(f"  {r.summary}")
-        if r.categories:
-            for cid, c in r.categories.items():
-                if c["covered"]:
-                    lines.append(f"    {style('✓', 'green')} {cid:<15} {c['level']}")
-                else:
-                    first = c["missed"][0]
-                    more = f" (+{len(c['missed']) - 1} more)" if len(c["missed"]) > 1 else ""
-                    lines.append(f"    {style('✗', 'red')} {cid:<15} {first['probe']}: {first['reason']}{more}")
+        for c in r.categories or ():
+            if c.covered:
+                lines.append(f"    {style('✓', 'green')} {c.id:<15} {c.level}")
+            else:
+                first = c.missed[0]
+                more = f" (+{len(c.missed) - 1} more)" if len(c.missed) > 1 else ""
+                lines.append(f"    {style('✗', 'red')} {c.id:<15} {first.probe}: {first.reason}{more}")
         for f in r.violations:
             lines.append(f"  {style('violation', 'red')} [{f.code}] {f.message}")
         for f in r.warnings:

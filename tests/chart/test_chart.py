@@ -12,11 +12,9 @@ from __future__ import annotations
 import base64
 import os
 import re
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import tls
 from tests.support.tools import REPO, tool
 
 CHART = REPO / "charts" / "auditwarden"
@@ -597,30 +596,9 @@ def _handshake(cert_pem: bytes, key_pem: bytes, ca_pem: bytes, server_name: str)
         cert_file, key_file = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
         cert_file.write_bytes(cert_pem)
         key_file.write_bytes(key_pem)
-        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        server_ctx.load_cert_chain(cert_file, key_file)
+        server_ctx = tls.server_context(cert_file, key_file)
     client_ctx = ssl.create_default_context(cadata=ca_pem.decode())
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-
-        def serve() -> None:
-            conn, _ = listener.accept()
-            try:
-                with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"ok")
-            except (ssl.SSLError, OSError):
-                pass
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            with (
-                socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-                client_ctx.wrap_socket(raw, server_hostname=server_name) as tls,
-            ):
-                assert tls.recv(2) == b"ok"
-        finally:
-            thread.join(timeout=10)
+    assert tls.handshake(server_ctx, client_ctx, server_name).received == tls.GREETING
 
 
 def test_generated_certificate_is_what_the_ca_bundle_trusts(helm: Path) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime as dt
 import ipaddress
 import json
 import os
@@ -52,12 +51,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.tools import tool
+from webhook import certs
 
 NODE_NAME = "cp-1"
 SERVICE_CIDR = "10.0.0.0/24"
@@ -143,106 +141,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 # --------------------------------------------------------------------------- PKI
-
-
-def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-
-
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-class _CA:
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auditwarden-e2e-ca")])
-        now = dt.datetime.now(dt.UTC)
-        ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(ski, critical=False)
-            .sign(self.key, hashes.SHA256())
-        )
-
-    def issue(
-        self,
-        common_name: str,
-        *,
-        organizations: Sequence[str] = (),
-        dns: Sequence[str] = (),
-        ips: Sequence[str] = (),
-        server: bool = False,
-        client: bool = False,
-    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        now = dt.datetime.now(dt.UTC)
-        usages = []
-        if server:
-            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-        if client:
-            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attrs))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
-        )
-        if dns or ips:
-            names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-            names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return builder.sign(self.key, hashes.SHA256()), key
 
 
 # --------------------------------------------------------------------------- the cluster
@@ -581,33 +479,19 @@ class Cluster:
 
     def _write_pki(self) -> None:
         pki = self.pki_dir
-        ca = _CA()
-        _write_cert(pki / "ca.crt", ca.cert)
-        _write_private_key(pki / "ca.key", ca.key)
+        ca = certs.Authority.new("auditwarden-e2e-ca", days=2)
+        ca.ca.write(pki / "ca.crt", pki / "ca.key")
         first_service_ip = str(next(ipaddress.ip_network(SERVICE_CIDR).hosts()))
-        cert, key = ca.issue(
-            "kube-apiserver",
-            dns=[
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            ],
-            ips=["127.0.0.1", first_service_ip],
-            server=True,
-        )
-        _write_cert(pki / "apiserver.crt", cert)
-        _write_private_key(pki / "apiserver.key", key)
+        sans = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local", "127.0.0.1", first_service_ip]  # fmt: skip
+        ca.server("kube-apiserver", sans, days=1).write(pki / "apiserver.crt", pki / "apiserver.key")
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _write_private_key(pki / "sa.key", sa)
+        certs.write_private_key(pki / "sa.key", sa)
         (pki / "sa.pub").write_bytes(
             sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         for spec in USERS.values():
-            cert, key = ca.issue(spec.common_name, organizations=spec.groups, client=True)
-            _write_cert(pki / f"{spec.name}.crt", cert)
-            _write_private_key(pki / f"{spec.name}.key", key)
+            ca.client(spec.common_name, spec.groups, days=1).write(pki / f"{spec.name}.crt", pki / f"{spec.name}.key")
 
     def _write_kubeconfigs(self) -> None:
         for spec in USERS.values():

@@ -8,14 +8,19 @@ Set AUDITWARDEN_KEEP_CLUSTER=1 to keep the cluster's temp dir (it is also kept w
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.e2e.cluster import Cluster
 from tests.support.tools import tool, tools_dir
+
+if TYPE_CHECKING:
+    from tests.e2e.webhook_server import Deployment, DeployWebhook
 
 HERE = Path(__file__).resolve().parent
 BUILD_CMD = f"{HERE / 'build.sh'}"
@@ -56,3 +61,24 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         c.stop()
         if c.keep_tmpdir:
             print(f"\ne2e cluster files kept in {c.tmpdir}")
+
+
+@pytest.fixture(scope="module")
+def deploy_webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployWebhook]:
+    """A factory: ``deploy_webhook("modes", config)`` starts ``auditwarden serve`` with ``config`` and
+    installs the chart as release ``auditwarden-e2e-modes`` in namespace ``aw-e2e-modes``; it is
+    torn down when the module that asked for it is done."""
+    from tests.e2e import policies as P
+    from tests.e2e.webhook_server import deployed_webhook  # imports this module: not at the top
+
+    with contextlib.ExitStack() as stack:
+
+        def deploy(name: str, config: Mapping[str, Any]) -> Deployment:
+            workdir = tmp_path_factory.mktemp(f"webhook-{name}")
+            deployment = deployed_webhook(
+                cluster, workdir, release=f"auditwarden-e2e-{name}", namespace=f"aw-e2e-{name}", config=config,
+                probe_policy=P.COVERS_2,
+            )  # fmt: skip
+            return stack.enter_context(deployment)
+
+        yield deploy

@@ -14,7 +14,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -23,9 +23,9 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.webhook_server import (
     WEBHOOK_CONFIGMAPS,
     Deployment,
+    DeployWebhook,
     configmap,
     denial_message,
-    deployed_webhook,
     exists,
     kubectl_apply,
     policy_configmap,
@@ -36,16 +36,8 @@ CONFIG = {"mode": "enforce", "profile": "baseline", "kubernetesVersion": "1.37"}
 
 
 @pytest.fixture(scope="module")
-def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployed_webhook(
-        cluster,
-        tmp_path_factory.mktemp("webhook-failure"),
-        release="auditwarden-e2e-failure",
-        namespace="aw-e2e-failure",
-        config=CONFIG,
-        probe_policy=P.COVERS_2,
-    ) as d:
-        yield d
+def webhook(deploy_webhook: DeployWebhook) -> Deployment:
+    return deploy_webhook("failure", CONFIG)
 
 
 def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

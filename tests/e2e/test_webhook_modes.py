@@ -22,8 +22,8 @@ from tests.e2e.cluster import BREAK_GLASS_GROUP, NODE_NAME, Cluster
 from tests.e2e.webhook_server import (
     WEBHOOK_MIRROR_PODS,
     Deployment,
+    DeployWebhook,
     denial_message,
-    deployed_webhook,
     exists,
     kubectl_apply,
     policy_configmap,
@@ -40,16 +40,8 @@ ENFORCE = {
 
 
 @pytest.fixture(scope="module")
-def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployed_webhook(
-        cluster,
-        tmp_path_factory.mktemp("webhook-modes"),
-        release="auditwarden-e2e-modes",
-        namespace="aw-e2e-modes",
-        config=ENFORCE,
-        probe_policy=P.COVERS_2,
-    ) as d:
-        yield d
+def webhook(deploy_webhook: DeployWebhook) -> Deployment:
+    return deploy_webhook("modes", ENFORCE)
 
 
 @contextmanager

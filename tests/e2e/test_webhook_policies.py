@@ -18,9 +18,9 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.webhook_server import (
     WEBHOOK_CONFIGMAPS,
     Deployment,
+    DeployWebhook,
     configmap,
     denial_message,
-    deployed_webhook,
     exists,
     kubectl_apply,
     policy_configmap,
@@ -32,16 +32,8 @@ CONFIG = {"mode": "enforce", "profile": "baseline", "kubernetesVersion": "1.37"}
 
 
 @pytest.fixture(scope="module")
-def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployed_webhook(
-        cluster,
-        tmp_path_factory.mktemp("webhook-policies"),
-        release="auditwarden-e2e-policies",
-        namespace="aw-e2e-policies",
-        config=CONFIG,
-        probe_policy=P.COVERS_2,
-    ) as d:
-        yield d
+def webhook(deploy_webhook: DeployWebhook) -> Deployment:
+    return deploy_webhook("policies", CONFIG)
 
 
 # ------------------------------------------------------------------------- audit policies

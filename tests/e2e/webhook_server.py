@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -400,6 +400,10 @@ def url_values(server: WebhookServer, extra: Mapping[str, Any] | None = None) ->
     base = {"webhook": {"url": server.url}, "tls": {"caBundle": server.ca_bundle}}
     return deep_merge(base, extra or {})
 
+
+
+#: ``deploy_webhook(name, config)`` (the factory fixture of tests/e2e/conftest.py).
+DeployWebhook = Callable[[str, Mapping[str, Any]], "Deployment"]
 
 @contextlib.contextmanager
 def deployed_webhook(

@@ -21,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from tests.integration.reviews import body
+from tests.support.reviews import body
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Server
-from tests.integration.reviews import (
+from tests.support.reviews import (
     alias_bomb,
     body,
     deeply_nested_yaml,

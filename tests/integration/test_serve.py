@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.integration.conftest import REPO, Server, free_port, serve_command
-from tests.integration.reviews import GOOD_POLICY, WEAK_POLICY, apiserver_pod, policy_configmap, review
+from tests.support.reviews import GOOD_POLICY, WEAK_POLICY, apiserver_pod, policy_configmap, review
 
 
 def port_free(port: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from tests.integration.conftest import Server
-from tests.integration.reviews import body, policy_configmap, review
+from tests.support.reviews import body, policy_configmap, review
 
 
 def served_fingerprint(port: int, cafile: str) -> str:

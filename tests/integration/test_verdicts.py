@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Server
-from tests.integration.reviews import (
+from tests.support.reviews import (
     GOOD_POLICY,
     INVALID_POLICY,
     WEAK_POLICY,

@@ -11,10 +11,8 @@ import datetime as dt
 import ipaddress
 import json
 import os
-import socket
 import ssl
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.support import tls
 from webhook import certs
 from webhook.cli import main
 
@@ -36,41 +35,13 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def handshake(cert: Path, key: Path, ca: Path, server_name: str, *, connect_ip: bool = False) -> str:
     """Complete a TLS handshake on 127.0.0.1; return what the server sent. Raises on failure."""
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(cert, key)
     client_ctx = ssl.create_default_context(cafile=str(ca))  # trusts only ca.crt
     assert client_ctx.check_hostname and client_ctx.verify_mode == ssl.CERT_REQUIRED
-    seen_sni: list[str | None] = []
-
-    def remember_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
-        seen_sni.append(name)
-
-    server_ctx.sni_callback = remember_sni
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-
-        def serve() -> None:
-            conn, _ = listener.accept()
-            try:
-                with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"hello over TLS")
-            except (ssl.SSLError, OSError):
-                pass
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            with (
-                socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-                client_ctx.wrap_socket(raw, server_hostname=server_name) as tls,
-            ):
-                data = tls.recv(64).decode()
-                assert tls.version() in {"TLSv1.2", "TLSv1.3"}
-        finally:
-            thread.join(timeout=10)
+    done = tls.handshake(tls.server_context(cert, key), client_ctx, server_name)
+    assert done.version in {"TLSv1.2", "TLSv1.3"}
     if not connect_ip:
-        assert seen_sni == [server_name]
-    return data
+        assert done.sni == [server_name]
+    return done.received.decode()
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +295,34 @@ def test_certs_module_is_not_imported_by_other_commands() -> None:
 
     code = "import sys; from webhook.cli import main; assert 'cryptography' not in sys.modules, 'imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_client_certificate_names_the_user_in_cn_and_each_group_in_o() -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca = certs.Authority.new("test CA", days=2)
+    issued = ca.client("jane", ["system:masters", "ops"], days=1)
+    subject = issued.cert.subject
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == ["jane"]
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["system:masters", "ops"]
+    usage = issued.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    with pytest.raises(x509.ExtensionNotFound):
+        issued.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    issued.cert.verify_directly_issued_by(ca.ca.cert)
+
+
+def test_a_client_certificate_is_accepted_by_a_server_that_requires_one(tmp_path: Path) -> None:
+    ca = certs.Authority.new("test CA", days=2)
+    ca.ca.write(tmp_path / "ca.crt", tmp_path / "ca.key")
+    ca.server("localhost", ["localhost", "127.0.0.1"], days=1).write(tmp_path / "s.crt", tmp_path / "s.key")
+    ca.client("jane", ["ops"], days=1).write(tmp_path / "c.crt", tmp_path / "c.key")
+    server = tls.server_context(tmp_path / "s.crt", tmp_path / "s.key")
+    server.load_verify_locations(tmp_path / "ca.crt")
+    server.verify_mode = ssl.CERT_REQUIRED
+    client = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+    client.load_cert_chain(tmp_path / "c.crt", tmp_path / "c.key")
+    peer = tls.handshake(server, client, "localhost").client_cert
+    assert peer is not None
+    subject = [attr for rdn in peer["subject"] for attr in rdn]
+    assert ("commonName", "jane") in subject and ("organizationName", "ops") in subject

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.reviews import WEAK_POLICY, body, policy_configmap, review
+from tests.support.reviews import WEAK_POLICY, body, policy_configmap, review
 from webhook.context import build_context
 from webhook.core.findings import Finding
-from webhook.core.verdict import Verdict, judge
+from webhook.core.verdict import Facts, Verdict, judge
 from webhook.service.admission import (
     MAX_WARNING_CHARS,
     MAX_WARNINGS,
@@ -21,7 +21,6 @@ from webhook.service.admission import (
     allowed_response,
     build_response,
     clean_line,
-    error_response,
     parse_review,
     warning_line,
 )
@@ -146,7 +145,7 @@ def test_an_allowance_carries_annotations_but_no_status() -> None:
     resp = build_response("u-2", verdict, kind="ConfigMap", name="audit-policy", namespace="kube-system")["response"]
     assert resp["allowed"] is True and "status" not in resp
     assert resp["auditAnnotations"]["verdict"] == "allow"
-    assert resp["auditAnnotations"]["categories"].split(",") == verdict.categories
+    assert tuple(resp["auditAnnotations"]["categories"].split(",")) == verdict.categories
     assert len(verdict.categories) == 6
 
 
@@ -171,7 +170,8 @@ def test_annotation_keys_become_qualified_names_after_the_apiserver_prefix() -> 
 
 
 def _verdict_with(findings: list[Finding], *, allowed: bool = False) -> Verdict:
-    return Verdict(allowed, "deny" if not allowed else "warn", [], findings, [], [], "", [], None, "ns/name")
+    return Verdict(allowed=allowed, decision="deny" if not allowed else "warn", violations=tuple(findings),
+                   object_name="ns/name")  # fmt: skip
 
 
 def test_warnings_are_single_short_lines_and_few() -> None:
@@ -222,17 +222,23 @@ def test_warning_lines_keep_whole_sentences() -> None:
     )
 
 
-def test_unrelated_and_error_answers() -> None:
+def test_unrelated_and_unanalysed_answers() -> None:
     doc = allowed_response("u-9")
     assert doc["response"] == {"uid": "u-9", "allowed": True, "auditAnnotations": {"verdict": "skip"}}
-    reason = "the analysis did not finish\nin time"
-    denied = error_response("u-8", allowed=False, reason=reason, subject="ConfigMap a/b")
-    resp = denied["response"]
+    failed = Facts(violations=(Finding("analysis-failed", "the analysis did not finish\nin time"),), unanalysed=True)
+    verdict = judge(policy_configmap(), None, operation="CREATE", mode="enforce", context=CTX, facts=failed)
+    resp = build_response("u-8", verdict, kind="ConfigMap", name="b", namespace="a")["response"]
     assert resp["allowed"] is False and resp["status"]["code"] == 403 and resp["status"]["reason"] == "Forbidden"
-    assert resp["status"]["message"] == "ConfigMap a/b: the analysis did not finish in time"
+    assert resp["status"]["message"] == (
+        "ConfigMap a/b is refused (mode enforce, profile baseline): 1) [analysis-failed] the analysis did not "
+        "finish in time"
+    )
     assert resp["auditAnnotations"] == {"verdict": "deny", "violations": "analysis-failed"}
-    allowed = error_response("u-7", allowed=True, reason="boom", subject="Pod kube-system/x")["response"]
-    assert allowed["allowed"] is True and "status" not in allowed and allowed["warnings"] == ["Pod kube-system/x: boom"]
+    verdict = judge(policy_configmap(), None, operation="CREATE", mode="warn", context=CTX, facts=failed)
+    allowed = build_response("u-7", verdict, kind="Pod", name="x", namespace="kube-system")["response"]
+    assert allowed["allowed"] is True and "status" not in allowed
+    assert allowed["warnings"] == ["the analysis did not finish in time"]
+    assert allowed["auditAnnotations"] == {"verdict": "warn", "violations": "analysis-failed"}
 
 
 def test_responses_are_json_serialisable_with_the_same_uid() -> None:
@@ -264,3 +270,12 @@ def test_clean_line_bounds(text: str, limit: int) -> None:
     line = clean_line(text, limit)
     assert len(line) <= limit
     assert all(ch.isprintable() for ch in line)
+
+
+def test_one_json_type_namer_serves_the_review_parser_the_policy_decoder_and_yaml_files() -> None:
+    from webhook.core.jsontypes import described, json_type
+
+    assert [json_type(v) for v in (None, True, 1, 1.5, "s", [], {})] == [
+        "null", "bool", "number", "number", "string", "array", "object"]  # fmt: skip  # Go's encoding/json names
+    assert [described(v) for v in (None, True, 1, [], {})] == ["null", "a boolean", "a number", "an array", "an object"]
+    assert [described(v, yaml=True) for v in (1, 1.5, [], {})] == ["an integer", "a number", "a list", "a mapping"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from tests.integration.reviews import (
+from tests.support.reviews import (
     GOOD_POLICY,
     WEAK_POLICY,
     apiserver_pod,
@@ -267,6 +268,18 @@ def test_the_apiserver_timeout_parameter() -> None:
     assert parse_timeout(None) is None and parse_timeout("soon") is None
 
 
+def test_the_service_judges_a_review_body_without_flask() -> None:
+    from webhook.service.config import build_context
+    from webhook.service.decide import Service
+
+    config = parse_config({})
+    outcome = Service(config, build_context(config)).review(body(review(policy_configmap(WEAK_POLICY))))
+    assert outcome.status == 200 and outcome.kind == "ConfigMap"
+    assert outcome.verdict is not None and outcome.verdict.decision == "deny"
+    assert Service(config, build_context(config)).review(b"[]").body == {
+        "error": "body must be a JSON object (an AdmissionReview), got an array"}  # fmt: skip
+
+
 # ---------------------------------------------------------------------- failure modes
 
 
@@ -300,6 +313,28 @@ def test_an_analysis_deadline_is_a_denial_with_the_reason() -> None:
     assert resp["allowed"] is False
     assert "did not finish within 2.0 s" in resp["status"]["message"]
     assert sample("auditwarden_analysis_failures_total", reason="deadline") == before + 1
+
+
+def test_an_analysis_deadline_is_a_denial_in_ratchet_mode_although_nothing_got_worse() -> None:
+    failed = AnalysisFailed("the analysis did not finish within 2.0 s: the content is too large", "deadline")
+    c = make_app({"mode": "ratchet"}, analyzer=FailingAnalyzer(failed)).test_client()
+    cm = policy_configmap()
+    resp = answer(c, review(cm, operation="UPDATE", old=cm))
+    assert resp["allowed"] is False
+    assert resp["auditAnnotations"] == {"verdict": "deny", "violations": "analysis-failed"}
+    assert "(mode ratchet, profile baseline): 1) [analysis-failed] the analysis did not finish within 2.0 s" in (
+        resp["status"]["message"])  # fmt: skip
+
+
+def test_an_analysis_deadline_is_a_warning_in_warn_mode_and_exempted_for_the_break_glass_user() -> None:
+    failed = AnalysisFailed("the analysis did not finish within 2.0 s", "deadline")
+    c = make_app({"mode": "warn"}, analyzer=FailingAnalyzer(failed)).test_client()
+    resp = answer(c, review(policy_configmap()))
+    assert (resp["allowed"], resp["auditAnnotations"]["verdict"]) == (True, "warn")
+    c = make_app({"exemptions": {"users": ["breakglass"]}}, analyzer=FailingAnalyzer(failed)).test_client()
+    resp = answer(c, review(policy_configmap(), user="breakglass"))
+    assert (resp["allowed"], resp["auditAnnotations"]["verdict"]) == (True, "exempted")
+    assert resp["auditAnnotations"]["violations"] == "analysis-failed"
 
 
 # ---------------------------------------------------------------- dry-run, metrics, cache
@@ -436,6 +471,25 @@ def test_policy_source_failure_denies_when_configured() -> None:
     assert resp["allowed"] is True and resp["auditAnnotations"]["verdict"] == "exempted"
 
 
+def test_a_denial_for_a_failed_policy_lookup_names_it_in_the_violations_annotation() -> None:
+    app, _ = sources_app(FakeFetcher(PolicySourceError("down")), denyOnPolicySourceError=True)
+    resp = answer(app.test_client(), review(apiserver_pod()))
+    assert resp["allowed"] is False
+    assert resp["auditAnnotations"]["violations"] == "policy-source-error"
+    assert "[policy-source-error] policySources: down;" in resp["status"]["message"]
+
+
+def test_an_exempt_user_with_deny_on_policy_source_error_is_allowed_with_the_exempted_warning() -> None:
+    app, _ = sources_app(FakeFetcher(PolicySourceError("down")), denyOnPolicySourceError=True,
+                         exemptions={"users": ["breakglass"]})  # fmt: skip
+    resp = answer(app.test_client(), review(apiserver_pod(), user="breakglass"))
+    assert resp["allowed"] is True and "status" not in resp
+    assert resp["auditAnnotations"] == {
+        "verdict": "exempted", "exempted-by": "user:breakglass", "violations": "policy-source-error"}  # fmt: skip
+    assert resp["warnings"][0].startswith("allowed only because user:breakglass is exempt (break-glass)")
+    assert any(w.startswith("policySources: down;") for w in resp["warnings"])
+
+
 def test_unmapped_policy_paths_never_touch_the_api() -> None:
     fetcher = FakeFetcher({"policy.yaml": GOOD_POLICY})
     app, _ = sources_app(fetcher)
@@ -516,3 +570,15 @@ def test_decision_log_lines_never_contain_object_contents(
     assert fields["violations"] == ["categories-below-minimum"]
     assert secret_marker not in json.dumps(fields)
     assert all(secret_marker not in r.getMessage() for r in caplog.records)
+
+
+def test_the_gunicorn_master_forgets_a_dead_worker_without_writing_metric_files_of_its_own(tmp_path: Path) -> None:
+    # A metric file of the master would hold the certificate-expiry gauge (livemin) at 0 for good.
+    import subprocess
+    import sys
+
+    (tmp_path / "gauge_livemin_4242.db").write_bytes(b"")  # a dead worker's live gauge
+    script = "from types import SimpleNamespace as N; import webhook.gunicorn_conf as c; c.child_exit(0, N(pid=4242))"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.reviews import GOOD_POLICY, WEAK_POLICY, apiserver_pod
+from tests.support.reviews import GOOD_POLICY, WEAK_POLICY, apiserver_pod
 from webhook.service.config import PolicySource
 from webhook.service.kube import PolicySourceError, PolicySources, audit_policy_file, pick_policy
 

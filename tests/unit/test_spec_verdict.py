@@ -11,8 +11,9 @@ import yaml
 
 from webhook.context import build_context
 from webhook.core.documents import discover
+from webhook.core.findings import Finding
 from webhook.core.precheck import is_mirror_pod, is_relevant
-from webhook.core.verdict import Context, Verdict, judge
+from webhook.core.verdict import Context, Facts, Verdict, judge
 
 RBAC = "rbac.authorization.k8s.io"
 POLICY_PATH = "/etc/kubernetes/audit-policy.yaml"
@@ -135,8 +136,9 @@ def create(obj: dict[str, Any], mode: str = "enforce", context: Context | None =
     return judge(obj, None, operation="CREATE", mode=mode, context=context or ctx(), **kw)  # type: ignore[arg-type]
 
 
-def update(new: dict[str, Any], old: dict[str, Any], mode: str = "enforce", context: Context | None = None) -> Verdict:
-    return judge(new, old, operation="UPDATE", mode=mode, context=context or ctx())  # type: ignore[arg-type]
+def update(new: dict[str, Any], old: dict[str, Any], mode: str = "enforce", context: Context | None = None,
+           **kw: Any) -> Verdict:  # fmt: skip
+    return judge(new, old, operation="UPDATE", mode=mode, context=context or ctx(), **kw)  # type: ignore[arg-type]
 
 
 def delete(old: dict[str, Any], mode: str = "enforce", context: Context | None = None) -> Verdict:
@@ -154,7 +156,7 @@ def test_a_compliant_policy_configmap_is_allowed() -> None:
     v = create(policy_cm(GOOD))
     assert (v.allowed, v.decision) == (True, "allow")
     assert v.summary.startswith("Audit policy covers 6 of 6 event categories")
-    assert v.categories == [
+    assert list(v.categories) == [
         "authentication",
         "api-calls",
         "rbac-denials",
@@ -168,7 +170,7 @@ def test_a_policy_below_the_profile_is_denied_in_enforce() -> None:
     v = create(policy_cm(TWO))
     assert (v.allowed, v.decision) == (False, "deny")
     assert codes(v.violations) == ["categories-below-minimum"]
-    assert v.categories == ["secret-access", "rbac-changes"]
+    assert list(v.categories) == ["secret-access", "rbac-changes"]
 
 
 def test_a_bare_policy_document_is_judged_too() -> None:
@@ -276,7 +278,7 @@ def test_lowering_maxage_while_staying_at_or_above_30_is_allowed_and_reported() 
 def test_raising_maxage_to_the_threshold_is_allowed() -> None:
     v = update(kubeadm_cm(audit_log_maxage="30"), kubeadm_cm(audit_log_maxage="7"))
     assert (v.allowed, v.decision) == (True, "allow")
-    assert v.changes == []
+    assert v.changes == ()
 
 
 def test_losing_a_category_is_reported_as_a_change() -> None:
@@ -358,7 +360,7 @@ def test_deleting_the_kubeadm_config_configmap_is_denied() -> None:
 def test_deleting_a_pod_is_always_allowed(mode: str) -> None:
     v = delete(apiserver_pod(), mode)
     assert v.allowed
-    assert v.violations == []
+    assert v.violations == ()
 
 
 def test_deleting_an_unrelated_configmap_is_allowed() -> None:
@@ -378,6 +380,58 @@ def test_an_exempted_requester_turns_a_denial_into_decision_exempted() -> None:
 def test_an_exemption_does_not_change_an_allowed_verdict() -> None:
     v = create(policy_cm(GOOD), exempted_by="group:system:masters")
     assert (v.decision, v.exempted_by) == ("allow", None)
+
+
+# ============================================================ the caller's facts
+
+LOOKUP_FAILED = Finding("policy-source-error", "policySources: reading ConfigMap kube-system/p: HTTP 403")
+DEADLINE = Finding("analysis-failed", "the analysis did not finish within 2.0 s")
+
+
+def test_a_fact_of_the_caller_denies_a_compliant_object_in_enforce() -> None:
+    v = create(apiserver_pod(), facts=Facts(violations=(LOOKUP_FAILED,)))
+    assert (v.allowed, v.decision) == (False, "deny")
+    assert codes(v.violations) == ["policy-source-error"]
+
+
+def test_a_fact_of_the_caller_denies_in_ratchet_although_nothing_got_worse() -> None:
+    v = update(policy_cm(GOOD), policy_cm(GOOD), mode="ratchet", facts=Facts(violations=(LOOKUP_FAILED,)))
+    assert v.decision == "deny"
+
+
+def test_a_fact_of_the_caller_denies_a_mirror_pod_in_ratchet_whose_content_is_judged_as_warn() -> None:
+    weak = apiserver_pod(audit_log_maxage="1")
+    assert create(weak, mode="ratchet").decision == "warn"
+    assert create(weak, mode="ratchet", facts=Facts(violations=(LOOKUP_FAILED,))).decision == "deny"
+
+
+def test_a_fact_of_the_caller_only_warns_in_warn_mode() -> None:
+    v = create(apiserver_pod(), mode="warn", facts=Facts(violations=(LOOKUP_FAILED,)))
+    assert (v.allowed, v.decision, codes(v.violations)) == (True, "warn", ["policy-source-error"])
+
+
+def test_a_warning_fact_of_the_caller_never_blocks() -> None:
+    v = create(apiserver_pod(), facts=Facts(warnings=(LOOKUP_FAILED,)))
+    assert (v.decision, codes(v.warnings)[-1]) == ("allow", "policy-source-error")
+
+
+def test_an_exempt_requester_is_let_through_a_fact_of_the_caller_with_the_exempted_warning() -> None:
+    v = create(apiserver_pod(), exempted_by="user:breakglass", facts=Facts(violations=(LOOKUP_FAILED,)))
+    assert (v.allowed, v.decision, v.exempted_by) == (True, "exempted", "user:breakglass")
+    assert codes(v.warnings)[0] == "exempted"
+
+
+def test_an_unanalysed_object_is_judged_on_the_failure_alone() -> None:
+    failed = Facts(violations=(DEADLINE,), unanalysed=True)
+    v = update(policy_cm(GOOD), policy_cm(GOOD), mode="ratchet", facts=failed)
+    assert (v.decision, codes(v.violations), v.results) == ("deny", ["analysis-failed"], ())
+    assert update(policy_cm(GOOD), policy_cm(GOOD), mode="warn", facts=failed).decision == "warn"
+
+
+def test_a_mirror_pod_delete_is_the_kubelets_clean_up_even_with_facts() -> None:
+    pod = apiserver_pod()
+    v = judge(None, pod, operation="DELETE", mode="enforce", context=ctx(), facts=Facts(violations=(DEADLINE,)))
+    assert v.decision == "skip"
 
 
 # ==================================================================== discovery
@@ -546,3 +600,14 @@ def test_other_kinds_and_missing_objects_are_not_relevant() -> None:
 def test_every_configmap_judge_would_judge_passes_the_pre_check(obj: dict[str, Any]) -> None:
     assert create(obj).decision != "skip"
     assert is_relevant("ConfigMap", obj)
+
+
+def test_every_finding_code_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    from webhook.core.findings import CODES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Finding codes", 1)[1].split("\n## ", 1)[0]
+    expanded = section.replace("`…-", "`audit-log-")
+    assert [c for c in CODES if f"`{c}`" not in expanded] == []

@@ -7,8 +7,9 @@ the other commands do not pay for it at start-up.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from webhook.certs import CertInfo
 
 DEFAULT_DIR = "certs"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _days_option(flag: str, default: int, maximum: int, help_text: str) -> Callable[[F], F]:
+    return click.option(flag, type=click.IntRange(min=1, max=maximum), default=default, show_default=True,
+                        help=help_text)  # fmt: skip
 
 
 @click.group()
@@ -34,20 +41,8 @@ def certs() -> None:
     show_default=True,
     help="Directory to write tls.crt, tls.key, ca.crt and ca.key into.",
 )
-@click.option(
-    "--days",
-    type=click.IntRange(min=1, max=3650),
-    default=365,
-    show_default=True,
-    help="Validity of the serving certificate.",
-)
-@click.option(
-    "--ca-days",
-    type=click.IntRange(min=1, max=36500),
-    default=3650,
-    show_default=True,
-    help="Validity of a newly created CA.",
-)
+@_days_option("--days", 365, 3650, "Validity of the serving certificate.")
+@_days_option("--ca-days", 3650, 36500, "Validity of a newly created CA.")
 @click.option(
     "--san",
     "sans",

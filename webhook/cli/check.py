@@ -66,8 +66,8 @@ def check(
             docs = yamlsafe.load_all(data)
         except yamlsafe.DocumentError as exc:
             report.results.append(
-                DocumentResult(str(path), "unparseable", False,
-                               violations=[Finding("content-unparseable", str(exc))],
+                DocumentResult(source=str(path), kind="unparseable", valid=False,
+                               violations=(Finding("content-unparseable", str(exc)),),
                                summary="The file cannot be parsed.")
             )  # fmt: skip
             continue
@@ -80,7 +80,7 @@ def check(
             report.results += verdict.results
             if verdict.violations and not verdict.results:  # e.g. an unparseable ConfigMap value
                 report.results.append(
-                    DocumentResult(source, "configmap", False, violations=verdict.violations,
+                    DocumentResult(source=source, kind="configmap", valid=False, violations=verdict.violations,
                                    warnings=verdict.warnings)
                 )  # fmt: skip
     color = fmt == "text" and sys.stdout.isatty()

@@ -108,10 +108,10 @@ def serve(
     if workers > 1:
         _multiprocess_metrics_dir()
 
-    from webhook.service.logs import logconfig_dict
+    from webhook.service.logs import access_log_enabled, logconfig_dict
     from webhook.service.server import WebhookServer
 
-    access_log = os.environ.get("AUDITWARDEN_ACCESS_LOG") == "1"
+    access_log = access_log_enabled()
     options: dict[str, Any] = {
         "bind": [bind],
         "workers": workers,

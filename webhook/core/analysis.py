@@ -4,46 +4,41 @@ change analysis compares between an old and a new version."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from webhook.core import apiserver
 from webhook.core.categories import Catalog, Profile
-from webhook.core.coverage import Coverage, assess
-from webhook.core.documents import Document
+from webhook.core.coverage import CategoryResult, Coverage, assess
+from webhook.core.documents import Document, DocumentKind
 from webhook.core.findings import Finding
 from webhook.core.policy import Policy, PolicyError, decode_policy, load_policy
 from webhook.core.versions import KubeVersion
 
+#: What a result describes: a recognised document, or (``auditwarden check`` only) a
+#: ConfigMap whose content could not be analysed, or a file that could not be parsed.
+ResultKind = DocumentKind | Literal["configmap", "unparseable"]
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class DocumentResult:
-    """The analysis of one recognised document (a policy, a pod, a kubeadm config …)."""
+    """The analysis of one recognised document (a policy, a pod, a kubeadm config …).
+
+    Immutable: verdicts that hold results are cached and shared between request threads.
+    """
 
     source: str
-    kind: str  # "audit-policy" | "apiserver-pod" | "kubeadm-config" | "configmap"
+    kind: ResultKind
     valid: bool
-    categories: dict[str, Any] | None = None  # {"<id>": {"covered", "level", "missed"}}
+    categories: tuple[CategoryResult, ...] | None = None  # in catalog order; None when not assessed
     covered_count: int | None = None
-    violations: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
+    violations: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
     summary: str = ""
     # Facts for change analysis (not part of the JSON contract).
     key: str = ""
     covered: frozenset[str] = frozenset()
     flags: Mapping[str, str] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "kind": self.kind,
-            "valid": self.valid,
-            "categories": self.categories,
-            "coveredCount": self.covered_count,
-            "violations": [f.as_dict() for f in self.violations],
-            "warnings": [f.as_dict() for f in self.warnings],
-            "summary": self.summary,
-        }
 
 
 @dataclass(frozen=True)
@@ -70,19 +65,22 @@ def analyse_policy(policy_or_obj: Policy | Any, source: str, key: str, s: Settin
             else decode_policy(policy_or_obj, s.version)
         )
     except PolicyError as err:
-        return DocumentResult(
-            source, "audit-policy", False,
-            categories=None, covered_count=0,
-            violations=[invalid_policy_finding(err)],
-            summary="Audit policy is invalid: kube-apiserver would refuse to start with it.",
-            key=key,
-        )  # fmt: skip
+        return _invalid_policy(err, source, key)
     cov: Coverage = assess(policy, s.catalog, s.profile, s.version)
     return DocumentResult(
-        source, "audit-policy", True,
-        categories=cov.categories_json(), covered_count=cov.covered_count,
-        violations=list(cov.violations), warnings=list(cov.warnings), summary=cov.summary,
+        source=source, kind="audit-policy", valid=True,
+        categories=tuple(cov.categories.values()), covered_count=cov.covered_count,
+        violations=tuple(cov.violations), warnings=tuple(cov.warnings), summary=cov.summary,
         key=key, covered=frozenset(cov.covered),
+    )  # fmt: skip
+
+
+def _invalid_policy(err: PolicyError, source: str, key: str) -> DocumentResult:
+    return DocumentResult(
+        source=source, kind="audit-policy", valid=False, covered_count=0,
+        violations=(invalid_policy_finding(err),),
+        summary="Audit policy is invalid: kube-apiserver would refuse to start with it.",
+        key=key,
     )  # fmt: skip
 
 
@@ -102,12 +100,8 @@ def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentR
         s = replace(s, policy_files={**doc.files, **s.policy_files})
     strict = s.profile.name != "baseline"
     fa = apiserver.analyse_flags(cfg, strict_retention=strict, version=s.version)
-    result = DocumentResult(
-        source, doc.kind, not cfg.errors and not any(f.code == "audit-flag-invalid" for f in fa.violations),
-        violations=list(fa.violations), warnings=list(fa.warnings), summary=fa.summary,
-        key=doc.key, flags=dict(cfg.flags),
-    )  # fmt: skip
-    results = [result]
+    warnings = list(fa.warnings)
+    sub: DocumentResult | None = None
     if fa.policy_path and fa.policy_path in s.policy_files:
         text = s.policy_files[fa.policy_path]
         try:
@@ -116,24 +110,24 @@ def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentR
             policy = err
         sub_source = f"{source} --audit-policy-file={fa.policy_path}"
         if isinstance(policy, PolicyError):
-            sub = DocumentResult(
-                sub_source, "audit-policy", False, covered_count=0,
-                violations=[invalid_policy_finding(policy)],
-                summary="Audit policy is invalid: kube-apiserver would refuse to start with it.",
-                key=f"{doc.key}#policy",
-            )  # fmt: skip
+            sub = _invalid_policy(policy, sub_source, f"{doc.key}#policy")
         else:
             sub = analyse_policy(policy, sub_source, f"{doc.key}#policy", s)
-        results.append(sub)
     elif fa.policy_path:
-        result.warnings.append(
+        warnings.append(
             Finding(
                 "policy-content-unseen",
                 f"the content of {fa.policy_path} was not supplied, so its category coverage is not judged "
                 "(CLI: --policy-file-map; webhook: policySources)",
             )
         )
-    return results
+    result = DocumentResult(
+        source=source, kind=doc.kind,
+        valid=not cfg.errors and not any(f.code == "audit-flag-invalid" for f in fa.violations),
+        violations=tuple(fa.violations), warnings=tuple(warnings), summary=fa.summary,
+        key=doc.key, flags=dict(cfg.flags),
+    )  # fmt: skip
+    return [result] if sub is None else [result, sub]
 
 
 def analyse_openshift(doc: Document, source: str) -> DocumentResult:
@@ -142,10 +136,10 @@ def analyse_openshift(doc: Document, source: str) -> DocumentResult:
     audit = spec.get("audit") if isinstance(spec, Mapping) else None
     audit = audit if isinstance(audit, Mapping) else {}
     profile = audit.get("profile", "Default")
-    result = DocumentResult(source, doc.kind, True, key=doc.key,
-                            summary=f"OpenShift audit profile {profile}.")  # fmt: skip
+    violations: list[Finding] = []
+    warnings: list[Finding] = []
     if profile == "None":
-        result.violations.append(
+        violations.append(
             Finding(
                 "audit-profile-none",
                 "spec.audit.profile: None disables API-server audit logging for the whole cluster. "
@@ -154,13 +148,15 @@ def analyse_openshift(doc: Document, source: str) -> DocumentResult:
         )
     for rule in audit.get("customRules") or []:
         if isinstance(rule, Mapping) and rule.get("profile") == "None":
-            result.warnings.append(
+            warnings.append(
                 Finding(
                     "audit-profile-none",
                     f"customRules: requests of group {rule.get('group')!r} are not audited (profile None)",
                 )
             )
-    return result
+    return DocumentResult(source=source, kind=doc.kind, valid=True, key=doc.key,
+                          violations=tuple(violations), warnings=tuple(warnings),
+                          summary=f"OpenShift audit profile {profile}.")  # fmt: skip
 
 
 def analyse_document(doc: Document, source: str, s: Settings) -> list[DocumentResult]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.core import pflag
-from webhook.core.findings import Finding
+from webhook.core.findings import Code, Finding
 from webhook.core.versions import RETENTION_DEFAULTS, KubeVersion, format_version
 
 # CIS 1.2.17-1.2.19 (1.27+ numbering) and STIG CNTR-K8-003290..003310.
@@ -33,6 +33,17 @@ RETENTION: tuple[tuple[str, int, str], ...] = (
     ("audit-log-maxbackup", 10, "files"),
     ("audit-log-maxsize", 100, "MB"),
 )
+# The finding codes of a retention flag that is not set, and one set below its minimum.
+RETENTION_UNSET: Mapping[str, Code] = {
+    "audit-log-maxage": "audit-log-maxage-unset",
+    "audit-log-maxbackup": "audit-log-maxbackup-unset",
+    "audit-log-maxsize": "audit-log-maxsize-unset",
+}
+RETENTION_TOO_LOW: Mapping[str, Code] = {
+    "audit-log-maxage": "audit-log-maxage-too-low",
+    "audit-log-maxbackup": "audit-log-maxbackup-too-low",
+    "audit-log-maxsize": "audit-log-maxsize-too-low",
+}
 _MODES = ("batch", "blocking", "blocking-strict")
 
 
@@ -505,7 +516,7 @@ def _retention(
                 f"--{name} is not set ({effect}); CIS and the DISA STIG require it set to at least "
                 f"{minimum} {unit}. Fix: --{name}={minimum}."
             )
-            (v if strict else w).append(Finding(f"{name}-unset", message))
+            (v if strict else w).append(Finding(RETENTION_UNSET[name], message))
             continue
         n = _int(raw)
         if n is None or n < 0:
@@ -518,7 +529,7 @@ def _retention(
                 extra += " (0 disables rotation since Kubernetes 1.36)"
             v.append(
                 Finding(
-                    f"{name}-too-low",
+                    RETENTION_TOO_LOW[name],
                     f"--{name}={raw}{extra} is below the CIS/STIG minimum of {minimum} {unit}. "
                     f"Fix: --{name}={minimum} or more.",
                 )

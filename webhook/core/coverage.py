@@ -14,35 +14,32 @@ themselves: advisory probes, secret payloads in the log, failed logins made invi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from webhook.core.categories import Catalog, Probe, Profile
 from webhook.core.checker import Attributes, Decision, Evaluator, User
-from webhook.core.findings import Finding
+from webhook.core.findings import Code, Finding
 from webhook.core.policy import LEVEL_RANK, GroupResources, Policy, PolicyRule
 from webhook.core.versions import GROUP_WILDCARD, NEWEST, KubeVersion
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Miss:
+    """A probe the policy does not log well enough, and the rule that hid it."""
+
     probe: str
     rule: int | None
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe, "rule": self.rule, "reason": self.reason}
 
-
-@dataclass
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CategoryResult:
+    """One category's outcome: covered (at ``level``, the lowest level of its probes) or not."""
+
     id: str
     covered: bool
     level: str | None
-    missed: list[Miss] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"covered": self.covered, "level": self.level, "missed": [m.as_dict() for m in self.missed]}
+    missed: tuple[Miss, ...] = ()
 
 
 @dataclass
@@ -68,9 +65,6 @@ class Coverage:
             f"Audit policy covers {self.covered_count} of {len(self.categories)} event categories"
             f"{listed} at {self.profile.min_level} level or higher."
         )
-
-    def categories_json(self) -> dict[str, Any]:
-        return {cid: r.as_dict() for cid, r in self.categories.items()}
 
 
 def rule_label(policy: Policy, index: int | None) -> str:
@@ -109,10 +103,11 @@ def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
             if _logged(decision, probe) and rank >= min_rank:
                 lowest = rank if lowest is None else min(lowest, rank)
             else:
-                missed.append(Miss(probe.id, decision.rule, _why_not(policy, decision, probe, profile.min_level)))
+                reason = _why_not(policy, decision, probe, profile.min_level)
+                missed.append(Miss(probe=probe.id, rule=decision.rule, reason=reason))
         covered = not missed
         level = None if not covered or lowest is None else _level_name(lowest)
-        results[category.id] = CategoryResult(category.id, covered, level, missed)
+        results[category.id] = CategoryResult(id=category.id, covered=covered, level=level, missed=tuple(missed))
 
     coverage = Coverage(profile, results, [], [])
     _profile_violations(policy, coverage)
@@ -179,27 +174,29 @@ _sa = User(
     "system:serviceaccount:monitoring:agent",
     ("system:serviceaccounts", "system:serviceaccounts:monitoring", "system:authenticated"),
 )
+
+
+def _namespaced(user: User, verb: str, namespace: str, resource: str, name: str = "") -> Attributes:
+    """A core/v1 request on a namespaced resource (a collection when ``name`` is empty)."""
+    path = f"/api/v1/namespaces/{namespace}/{resource}" + (f"/{name}" if name else "")
+    return Attributes(user, verb, namespace, "", "v1", resource, "", name, path)
+
+
 # Requests whose bodies carry secret material at Request/RequestResponse level.
 _SENSITIVE_PROBES = [
-    Attributes(_jane, "get", "default", "", "v1", "secrets", "", "db-password",
-               "/api/v1/namespaces/default/secrets/db-password"),
-    Attributes(_jane, "update", "default", "", "v1", "secrets", "", "db-password",
-               "/api/v1/namespaces/default/secrets/db-password"),
-    Attributes(_jane, "create", "default", "", "v1", "secrets", "", "",
-               "/api/v1/namespaces/default/secrets"),
-    Attributes(_sa, "list", "kube-system", "", "v1", "secrets", "", "",
-               "/api/v1/namespaces/kube-system/secrets"),
-    Attributes(_jane, "get", "default", "", "v1", "configmaps", "", "settings",
-               "/api/v1/namespaces/default/configmaps/settings"),
-    Attributes(_jane, "update", "default", "", "v1", "configmaps", "", "settings",
-               "/api/v1/namespaces/default/configmaps/settings"),
-]  # fmt: skip
+    _namespaced(_jane, "get", "default", "secrets", "db-password"),
+    _namespaced(_jane, "update", "default", "secrets", "db-password"),
+    _namespaced(_jane, "create", "default", "secrets"),
+    _namespaced(_sa, "list", "kube-system", "secrets"),
+    _namespaced(_jane, "get", "default", "configmaps", "settings"),
+    _namespaced(_jane, "update", "default", "configmaps", "settings"),
+]
 
 
 def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: KubeVersion) -> list[Finding]:
     out: list[Finding] = []
     for note in policy.notes:
-        code = "policy-deprecated-version" if note.startswith("apiVersion") else "policy-unknown-field"
+        code: Code = "policy-deprecated-version" if note.startswith("apiVersion") else "policy-unknown-field"
         out.append(Finding(code, note))
     for probe in catalog.advisories:
         decision = evaluator.evaluate(probe.attributes)
@@ -299,15 +296,11 @@ def shadowed_rules(policy: Policy, group_wildcard: bool = True) -> list[tuple[in
     return out
 
 
-def subsumes(first: PolicyRule, later: PolicyRule, group_wildcard: bool = True) -> bool:
+def _subsumes(first: PolicyRule, fs: _Sets, later: PolicyRule, ls: _Sets, group_wildcard: bool) -> bool:
     """True only when *every* request ``later`` matches is already matched by ``first``.
 
     Conservative: when in doubt, False (so a "shadowed" warning is always right).
     """
-    return _subsumes(first, _Sets.of(first), later, _Sets.of(later), group_wildcard)
-
-
-def _subsumes(first: PolicyRule, fs: _Sets, later: PolicyRule, ls: _Sets, group_wildcard: bool) -> bool:
     if not _subset_or_any(ls.users, fs.users):
         return False
     if not _subset_or_any(ls.groups, fs.groups):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from webhook.core import yamlsafe
 from webhook.core.apiserver import find_apiserver_container
@@ -32,9 +32,14 @@ LABEL_KINDS = ("audit-policy", "apiserver-config")
 KUBEADM_CONFIG = ("kube-system", "kubeadm-config")
 
 
+DocumentKind = Literal[
+    "audit-policy", "apiserver-pod", "kubeadm-config", "k3s-config", "kops-cluster", "openshift-apiserver"
+]
+
+
 @dataclass
 class Document:
-    kind: str  # audit-policy | apiserver-pod | kubeadm-config | k3s-config | kops-cluster | openshift-apiserver
+    kind: DocumentKind
     key: str  # stable within the enclosing object, used to pair old and new versions
     obj: Mapping[str, Any]
     files: Mapping[str, str] = field(default_factory=dict)  # files the document itself ships (kops fileAssets)
@@ -48,13 +53,14 @@ class Discovery:
     relevant: bool = False  # the object is one auditwarden judges at all
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+def metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An object's ``metadata``, or an empty mapping when it has none (or not a mapping)."""
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
 
 
 def object_name(obj: Mapping[str, Any]) -> str:
-    meta = _meta(obj)
+    meta = metadata(obj)
     ns, name = meta.get("namespace"), meta.get("name") or meta.get("generateName") or "<unnamed>"
     return f"{ns}/{name}" if ns else str(name)
 
@@ -162,7 +168,7 @@ def _kind_cluster(obj: Mapping[str, Any], key: str, out: Discovery) -> None:
 
 
 def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
-    meta = _meta(cm)
+    meta = metadata(cm)
     labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
     label_kind = labels.get(KIND_LABEL) if isinstance(labels, Mapping) else None
     is_kubeadm = (meta.get("namespace"), meta.get("name")) == KUBEADM_CONFIG

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.core import yamlsafe
+from webhook.core.jsontypes import json_type
 from webhook.core.versions import (
     GROUP_WILDCARD,
     NEWEST,
@@ -128,7 +129,7 @@ class _Decoder:
 
     def fatal(self, path: str, expected: str, value: Any) -> PolicyError:
         return PolicyError(
-            [f"failed decoding: {path}: cannot unmarshal {_json_type(value)} into {expected}"]
+            [f"failed decoding: {path}: cannot unmarshal {json_type(value)} into {expected}"]
         )
 
     def obj(self, value: Any, path: str, known: frozenset[str]) -> Mapping[str, Any]:
@@ -161,20 +162,6 @@ class _Decoder:
         if not isinstance(value, bool):
             raise self.fatal(path, "a boolean", value)
         return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
 
 
 _POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
@@ -250,9 +237,9 @@ def _check_type(obj: Mapping[str, Any], version: KubeVersion) -> list[str]:
     api_version = obj.get("apiVersion")
     kind = obj.get("kind")
     if api_version is not None and not isinstance(api_version, str):
-        raise PolicyError([f"failed decoding: apiVersion must be a string, not {_json_type(api_version)}"])
+        raise PolicyError([f"failed decoding: apiVersion must be a string, not {json_type(api_version)}"])
     if kind is not None and not isinstance(kind, str):
-        raise PolicyError([f"failed decoding: kind must be a string, not {_json_type(kind)}"])
+        raise PolicyError([f"failed decoding: kind must be a string, not {json_type(kind)}"])
     allowed = {f"{AUDIT_GROUP}/v1"}
     if version < V1BETA1_REMOVED:
         allowed |= {f"{AUDIT_GROUP}/v1beta1", f"{AUDIT_GROUP}/v1alpha1"}
@@ -298,7 +285,7 @@ def decode_policy(obj: Any, version: KubeVersion = NEWEST, *, require_rules: boo
         # type from the internal Policy type, so the allow-list check fails (as upstream says).
         raise PolicyError([f"unknown group version field {AUDIT_GROUP}/__internal, Kind=Policy in policy (empty)"])
     if not isinstance(obj, Mapping):
-        raise PolicyError([f"failed decoding: a policy must be an object, not {_json_type(obj)}"])
+        raise PolicyError([f"failed decoding: a policy must be an object, not {json_type(obj)}"])
     notes = _check_type(obj, version)
     d = _Decoder()
     top = d.obj(obj, "", _POLICY_FIELDS)

@@ -11,20 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.core.documents import KIND_LABEL, KUBEADM_CONFIG, MARKERS
+from webhook.core.documents import KIND_LABEL, KUBEADM_CONFIG, MARKERS, metadata
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
+def is_kubelet_cleanup(kind: object, operation: str) -> bool:
+    """A Pod DELETE: the only Pods judged are mirror Pods, and deleting one is the kubelet's
+    own clean-up (it recreates the mirror Pod from the manifest), never a weakening — allowed
+    without judging, by the webhook's routing and by :func:`webhook.core.verdict.judge` alike."""
+    return kind == "Pod" and operation == "DELETE"
 
 
 def is_mirror_pod(obj: Mapping[str, Any] | None) -> bool:
     if not isinstance(obj, Mapping):
         return False
-    annotations = _meta(obj).get("annotations")
+    annotations = metadata(obj).get("annotations")
     return isinstance(annotations, Mapping) and MIRROR_ANNOTATION in annotations
 
 
@@ -32,7 +34,7 @@ def is_relevant(kind: str, obj: Mapping[str, Any] | None) -> bool:
     """True when a ConfigMap/Pod may carry something auditwarden judges (no YAML parsing)."""
     if not isinstance(obj, Mapping):
         return False
-    meta = _meta(obj)
+    meta = metadata(obj)
     if kind == "ConfigMap":
         labels = meta.get("labels")
         if isinstance(labels, Mapping) and KIND_LABEL in labels:

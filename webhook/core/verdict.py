@@ -12,12 +12,16 @@ How a verdict is reached (README "How a verdict is reached"):
 2. For UPDATE and DELETE compare with the old version (:func:`compare`): a dropped audit
    flag, a removed policy or apiserver configuration, a deleted ConfigMap that carried one
    are violations too; a lost category or a lowered retention value is reported.
-3. Apply the mode: ``enforce`` denies any violation; ``ratchet`` denies only when the new
+3. Add what the caller found out itself (:class:`Facts`): a ``policySources`` lookup that
+   failed, an analysis that missed its deadline.  These are findings like any other.
+4. Apply the mode: ``enforce`` denies any violation; ``ratchet`` denies only when the new
    version is worse than the old (a CREATE has no old version and is judged as in
    enforce; an invalid policy or invalid flag value is always denied — the apiserver would
-   not start); ``warn`` never denies.  Mirror Pods have no old version the kubelet would
-   update, so ``ratchet`` judges them as ``warn``.
-4. A break-glass exemption turns a denial into an allowance, always reported.
+   not start — and so is a fact of the caller's); ``warn`` never denies.  Mirror Pods have
+   no old version the kubelet would update, so ``ratchet`` judges their content as ``warn``.
+5. A break-glass exemption turns a denial into an allowance, always reported.
+
+Steps 4 and 5 happen here and nowhere else: the webhook applies no mode or exemption of its own.
 """
 
 from __future__ import annotations
@@ -30,14 +34,15 @@ from webhook.core import apiserver
 from webhook.core.analysis import DocumentResult, Settings, analyse_document
 from webhook.core.categories import Catalog
 from webhook.core.documents import discover, object_name
-from webhook.core.findings import Finding
-from webhook.core.precheck import is_mirror_pod
+from webhook.core.findings import Code, Finding
+from webhook.core.precheck import is_kubelet_cleanup, is_mirror_pod
 from webhook.core.versions import NEWEST, KubeVersion
 
 __all__ = [
     "Context",
     "DocumentResult",
     "Exemptions",
+    "Facts",
     "Mode",
     "Operation",
     "Profile",
@@ -52,9 +57,11 @@ Profile = Literal["baseline", "strict", "stig"]
 Decision = Literal["allow", "deny", "warn", "exempted", "skip"]
 
 # Violations no mode but warn lets through: kube-apiserver would not start.
-_ALWAYS_BLOCKING = frozenset({"policy-invalid", "audit-flag-invalid", "apiserver-flags-invalid"})
+_ALWAYS_BLOCKING: frozenset[Code] = frozenset({"policy-invalid", "audit-flag-invalid", "apiserver-flags-invalid"})
 # Change findings that are violations (in every mode but warn).
-_BLOCKING_CHANGES = frozenset({"audit-flag-dropped", "configuration-dropped", "configuration-deleted"})
+_BLOCKING_CHANGES: frozenset[Code] = frozenset({"audit-flag-dropped", "configuration-dropped",
+                                                "configuration-deleted"})  # fmt: skip
+_BELOW_PROFILE: frozenset[Code] = frozenset({"categories-below-minimum", "category-required"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,26 @@ class Exemptions:
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
+class Facts:
+    """What the caller found out itself, outside the objects, to be judged with them.
+
+    ``violations`` block in every mode but ``warn`` — in ``ratchet`` too, since there is no
+    old version of a fact to compare with (e.g. a ``policySources`` lookup that failed with
+    ``denyOnPolicySourceError``, an analysis that missed its deadline); ``warnings`` never
+    block.  With ``unanalysed`` the objects are not analysed at all: the analysis already
+    failed, and the violations say why.
+    """
+
+    violations: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+    unanalysed: bool = False
+
+
+NO_FACTS = Facts()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """What :func:`judge` decided.
 
@@ -82,16 +108,18 @@ class Verdict:
     ``deny``, ``warn`` (allowed although violations were found: warn mode, or ratchet
     without worsening), ``exempted`` (allowed by a break-glass exemption) or ``skip``
     (the object carries nothing auditwarden judges).
+
+    Immutable: verdicts are cached and shared between request threads.
     """
 
     allowed: bool
     decision: Decision
-    results: list[DocumentResult]
-    violations: list[Finding]
-    warnings: list[Finding]
-    changes: list[Finding]  # what the change dropped or weakened (UPDATE/DELETE)
-    summary: str  # one sentence, e.g. the coverage sentence of the judged policy
-    categories: list[str]  # ids of covered categories of the judged policy (may be empty)
+    results: tuple[DocumentResult, ...] = ()
+    violations: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+    changes: tuple[Finding, ...] = ()  # what the change dropped or weakened (UPDATE/DELETE)
+    summary: str = ""  # one sentence, e.g. the coverage sentence of the judged policy
+    categories: tuple[str, ...] = ()  # ids of covered categories of the judged policy (may be empty)
     exempted_by: str | None = None
     object_name: str = ""
 
@@ -117,7 +145,7 @@ class Context:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Analysed:
     relevant: bool
     results: list[DocumentResult]
@@ -125,9 +153,12 @@ class _Analysed:
     warnings: list[Finding]
 
 
+_NOTHING = _Analysed(False, [], [], [])
+
+
 def _analyse(obj: Mapping[str, Any] | None, source: str, s: Settings) -> _Analysed:
     if obj is None:
-        return _Analysed(False, [], [], [])
+        return _NOTHING
     found = discover(obj)
     results: list[DocumentResult] = []
     for doc in found.documents:
@@ -205,11 +236,11 @@ def _flag_changes(source: str, old: Mapping[str, str], new: Mapping[str, str]) -
     return out
 
 
-def _keys(findings: Sequence[Finding]) -> set[str]:
+def _keys(findings: Sequence[Finding]) -> set[Code]:
     return {f.code for f in findings}
 
 
-def _doc_keys(analysed: _Analysed) -> set[tuple[str, str]]:
+def _doc_keys(analysed: _Analysed) -> set[tuple[str, Code]]:
     keys = {("", f.code) for f in analysed.violations}
     keys |= {(r.key, f.code) for r in analysed.results for f in r.violations}
     return keys
@@ -231,7 +262,7 @@ def _worse(before: _Analysed, after: _Analysed, changes: Sequence[Finding]) -> b
     if _doc_keys(after) - _doc_keys(before):
         return True
     lost = any(c.code == "category-lost" for c in changes)
-    if lost and _keys(after.violations) & {"categories-below-minimum", "category-required"}:
+    if lost and _keys(after.violations) & _BELOW_PROFILE:
         return True
     # A retention value lowered while the document reports it below the threshold (compared
     # on the flags themselves, not on the text of the retention-lowered finding).
@@ -244,7 +275,8 @@ def _worse(before: _Analysed, after: _Analysed, changes: Sequence[Finding]) -> b
         before_values = apiserver.retention_values(was)
         for name, now in apiserver.retention_values(r.flags).items():
             old_value = before_values[name]
-            if now is not None and old_value is not None and now < old_value and f"{name}-too-low" in too_low:
+            too_low_now = apiserver.RETENTION_TOO_LOW[name] in too_low
+            if now is not None and old_value is not None and now < old_value and too_low_now:
                 return True
     return False
 
@@ -258,83 +290,92 @@ def judge(
     context: Context,
     exempted_by: str | None = None,
     source: str = "",
+    facts: Facts = NO_FACTS,
 ) -> Verdict:
     """Decide the verdict for a ConfigMap, a Pod, or a bare document (Policy, ClusterConfiguration)."""
-    s = context.settings()
     subject = new if new is not None else old
     name = object_name(subject) if isinstance(subject, Mapping) else ""
     kind = subject.get("kind") if isinstance(subject, Mapping) else None
+    if is_kubelet_cleanup(kind, operation):
+        return _skip(name, "deleting a mirror Pod is the kubelet's own clean-up")
+    if facts.unanalysed:
+        return _decide(mode, mode, name, _NOTHING, [], [], worse=True, facts=facts, exempted_by=exempted_by,
+                       operation=operation)  # fmt: skip
+    s = context.settings()
 
     if operation == "DELETE":
-        if kind == "Pod":
-            return _skip(name, "deleting a mirror Pod is the kubelet's own clean-up")
         removed = _analyse(old, source, s)
         if not removed.results:
             return _skip(name)
         changes = compare(removed.results, [], deleted=True)
-        return _decide(mode, name, [], removed.results, changes, changes, [], worse=True,
+        gone = _Analysed(True, [], [], [])
+        return _decide(mode, mode, name, gone, changes, removed.results, worse=True, facts=facts,
                        exempted_by=exempted_by, operation=operation)  # fmt: skip
 
     after = _analyse(new, source, s)
     before = _analyse(old, source, s) if operation == "UPDATE" and old is not None else None
-    if not after.relevant and not (before and before.relevant):
+    if not after.relevant and not (before and before.relevant) and not facts.violations:
         return _skip(name)
     changes = compare(before.results, after.results, deleted=False) if before else []
-    blocking_changes = [c for c in changes if c.code in _BLOCKING_CHANGES]
-    violations = after.violations + blocking_changes
     worse = True if before is None else _worse(before, after, changes)  # CREATE: judged as in enforce
+    content_mode = mode
     if kind == "Pod" and mode == "ratchet" and is_mirror_pod(subject):
-        mode = "warn"  # mirror Pods have no old version to compare with (the kubelet recreates them)
-    return _decide(mode, name, after.results, after.results, changes, violations, after.warnings,
-                   worse=worse, exempted_by=exempted_by, operation=operation)  # fmt: skip
+        content_mode = "warn"  # mirror Pods have no old version to compare with (the kubelet recreates them)
+    return _decide(mode, content_mode, name, after, changes, after.results, worse=worse, facts=facts,
+                   exempted_by=exempted_by, operation=operation)  # fmt: skip
 
 
 def _skip(name: str, why: str = "") -> Verdict:
-    return Verdict(True, "skip", [], [], [], [], why or "nothing auditwarden judges", [], None, name)
+    return Verdict(allowed=True, decision="skip", summary=why or "nothing auditwarden judges", object_name=name)
 
 
 def _decide(
     mode: Mode,
+    content_mode: Mode,
     name: str,
-    results: list[DocumentResult],
-    summary_from: list[DocumentResult],
+    after: _Analysed,
     changes: list[Finding],
-    violations: list[Finding],
-    warnings: list[Finding],
+    summary_from: list[DocumentResult],
     *,
     worse: bool,
+    facts: Facts,
     exempted_by: str | None,
     operation: Operation,
 ) -> Verdict:
-    non_blocking_changes = [c for c in changes if c.code not in _BLOCKING_CHANGES]
-    warnings = warnings + non_blocking_changes
-    if not violations:
-        decision: Decision = "allow"
-    elif mode == "warn" or (mode == "ratchet" and not worse and not (_keys(violations) & _ALWAYS_BLOCKING)):
+    """Steps 4 and 5: the mode (``content_mode`` for what the objects carry, ``mode`` for the
+    caller's facts), then the exemption, with its warning."""
+    content = after.violations + [c for c in changes if c.code in _BLOCKING_CHANGES]
+    violations = content + list(facts.violations)
+    warnings = after.warnings + [c for c in changes if c.code not in _BLOCKING_CHANGES] + list(facts.warnings)
+    ratchet_lets_pass = content_mode == "ratchet" and not worse and not (_keys(content) & _ALWAYS_BLOCKING)
+    facts_block = bool(facts.violations) and mode != "warn"
+    content_blocks = bool(content) and not (content_mode == "warn" or ratchet_lets_pass)
+    decision: Decision
+    if facts_block or content_blocks:
+        decision = "deny"
+    elif violations:
         decision = "warn"
     else:
-        decision = "deny"
-    allowed = decision != "deny"
+        decision = "allow"
     if decision == "deny" and exempted_by:
-        decision, allowed = "exempted", True
+        decision = "exempted"
         warnings = [
             Finding("exempted", f"allowed only because {exempted_by} is exempt (break-glass); it violates the rules"),
             *warnings,
         ]
     policies = [r for r in summary_from if r.kind == "audit-policy"]
+    categories: tuple[str, ...] = ()
     if policies:
         summary = policies[0].summary
-        categories = sorted(policies[0].covered, key=_category_order(policies[0]))
+        categories = tuple(c.id for c in policies[0].categories or () if c.covered)
     elif summary_from:
-        summary, categories = summary_from[0].summary, []
+        summary = summary_from[0].summary
     else:
-        summary, categories = "", []
+        summary = ""
     if operation == "DELETE" and summary_from:
         summary = f"Deleting {name or 'this object'} removes audit configuration."
-    return Verdict(allowed, decision, results, violations, warnings, changes, summary, categories,
-                   exempted_by if decision == "exempted" else None, name)  # fmt: skip
-
-
-def _category_order(result: DocumentResult) -> Any:
-    order = list((result.categories or {}).keys())
-    return lambda cid: order.index(cid) if cid in order else len(order)
+    return Verdict(
+        allowed=decision != "deny", decision=decision, results=tuple(after.results), violations=tuple(violations),
+        warnings=tuple(warnings), changes=tuple(changes), summary=summary, categories=categories,
+        exempted_by=exempted_by if decision == "exempted" else None, object_name=name,
+    )  # fmt: skip

@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 from webhook.core.findings import Finding
+from webhook.core.jsontypes import described
 from webhook.core.verdict import Verdict
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "AdmissionResponse",
     "AdmissionReview",
     "BadReview",
+    "ErrorBody",
     "GroupVersionKind",
     "Status",
     "UserInfo",
@@ -64,7 +66,7 @@ ANNOTATION_VIOLATIONS = "violations"
 _MAX_ANNOTATION_CHARS = 1000
 
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
-OPERATIONS: tuple[str, ...] = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 
 
 class GroupVersionKind(TypedDict):
@@ -96,7 +98,7 @@ class AdmissionRequest(TypedDict):
     requestSubResource: NotRequired[str]
     name: NotRequired[str]
     namespace: NotRequired[str]
-    operation: str
+    operation: Operation
     userInfo: UserInfo
     object: NotRequired[dict[str, Any] | None]
     oldObject: NotRequired[dict[str, Any] | None]
@@ -123,6 +125,12 @@ class AdmissionReview(TypedDict):
     kind: str
     request: NotRequired[AdmissionRequest]
     response: NotRequired[AdmissionResponse]
+
+
+class ErrorBody(TypedDict):
+    """The body of an HTTP 4xx answer (not an AdmissionReview: the request was not one)."""
+
+    error: str
 
 
 class BadReview(ValueError):
@@ -162,7 +170,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
     except ValueError as exc:  # json.JSONDecodeError, NaN/Infinity, over-long integers
         raise BadReview(f"body is not valid JSON: {_one_line(str(exc), 200)}", "not-json") from None
     if not isinstance(doc, dict):
-        raise BadReview(f"body must be a JSON object (an AdmissionReview), got {_json_type(doc)}", "not-object")
+        raise BadReview(f"body must be a JSON object (an AdmissionReview), got {described(doc)}", "not-object")
     api_version = doc.get("apiVersion")
     if api_version != ADMISSION_API_VERSION:
         raise BadReview(
@@ -176,10 +184,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if request is None:
         raise BadReview("request is missing (an AdmissionReview sent to a webhook carries a request)", "no-request")
     if not isinstance(request, dict):
-        raise BadReview(f"request must be an object, got {_json_type(request)}", "no-request")
+        raise BadReview(f"request must be an object, got {described(request)}", "no-request")
     uid = request.get("uid")
     if not isinstance(uid, str) or not uid:
-        what = "missing" if uid is None else f"not a non-empty string ({_json_type(uid)})"
+        what = "missing" if uid is None else f"not a non-empty string ({described(uid)})"
         raise BadReview(f"request.uid is {what}", "no-uid")
     kind = request.get("kind")
     if not isinstance(kind, dict) or not isinstance(kind.get("kind"), str):
@@ -195,19 +203,19 @@ def parse_review(body: bytes) -> AdmissionRequest:
     for field_name in ("object", "oldObject", "options"):
         value = request.get(field_name)
         if value is not None and not isinstance(value, dict):
-            raise BadReview(f"request.{field_name} must be an object or null, got {_json_type(value)}",
+            raise BadReview(f"request.{field_name} must be an object or null, got {described(value)}",
                             "bad-request-field")  # fmt: skip
     for field_name in ("name", "namespace", "subResource"):
         if not isinstance(request.get(field_name, ""), str):
             raise BadReview(f"request.{field_name} must be a string", "bad-request-field")
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool) and dry_run is not None:
-        raise BadReview(f"request.dryRun must be a boolean, got {_json_type(dry_run)}", "bad-request-field")
+        raise BadReview(f"request.dryRun must be a boolean, got {described(dry_run)}", "bad-request-field")
     user = request.get("userInfo")
     if user is None:
         request["userInfo"] = {}
     elif not isinstance(user, dict):
-        raise BadReview(f"request.userInfo must be an object, got {_json_type(user)}", "bad-request-field")
+        raise BadReview(f"request.userInfo must be an object, got {described(user)}", "bad-request-field")
     else:
         if not isinstance(user.get("username", ""), str):
             raise BadReview("request.userInfo.username must be a string", "bad-request-field")
@@ -217,26 +225,12 @@ def parse_review(body: bytes) -> AdmissionRequest:
     return request  # type: ignore[return-value]  # checked field by field above
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
 def _short(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, str):
         return repr(clean_line(value, 60))
-    return _json_type(value)
+    return described(value)
 
 
 # ------------------------------------------------------------------------ responses
@@ -296,8 +290,8 @@ def warning_line(message: str, limit: int = MAX_WARNING_CHARS) -> str:
     return line
 
 
-def _warning_lines(findings: Sequence[Finding], extra: Sequence[str]) -> list[str]:
-    lines = _dedupe([warning_line(f.message) for f in findings] + [warning_line(e) for e in extra])
+def _warning_lines(findings: Sequence[Finding]) -> list[str]:
+    lines = _dedupe([warning_line(f.message) for f in findings])
     if len(lines) > MAX_WARNINGS:
         rest = len(lines) - (MAX_WARNINGS - 1)
         lines = [
@@ -315,16 +309,14 @@ def describe_object(kind: str, namespace: str, name: str) -> str:
     return f"{kind} {name or namespace or '(unnamed)'}"
 
 
-def denial_message(
-    verdict: Verdict, *, subject: str, mode: str, profile: str, extra: Sequence[str] = (), notes: Sequence[str] = ()
-) -> str:
+def denial_message(verdict: Verdict, *, subject: str, mode: str, profile: str, notes: Sequence[str] = ()) -> str:
     """The ``status.message`` of a denial: the object, every violation with its fix, the summary."""
     parts = [f"{subject} is refused (mode {mode}, profile {profile}):"]
     total = len(parts[0])
     shown = 0
-    reasons = [(f.code, f.message) for f in verdict.violations] + [("", e) for e in extra]
-    for code, message in reasons:
-        item = clean_line(f"[{code}] {message}" if code else message, 1500)
+    reasons = verdict.violations
+    for f in reasons:
+        item = clean_line(f"[{f.code}] {f.message}", 1500)
         if total + len(item) > MAX_MESSAGE_CHARS and shown:
             break
         parts.append(f"{shown + 1}) {item}")
@@ -347,16 +339,13 @@ def build_response(
     namespace: str = "",
     mode: str = "enforce",
     profile: str = "baseline",
-    extra_warnings: Sequence[str] = (),
-    extra_violations: Sequence[str] = (),
     notes: Sequence[str] = (),
 ) -> AdmissionReview:
     """The AdmissionReview answering request ``uid`` with ``verdict``.  Pure: no I/O.
 
-    ``extra_warnings`` are the service's own notes (e.g. a policySources lookup failure);
-    ``extra_violations`` are service-side reasons for a denial that are not core findings
-    (e.g. a policySources lookup failure with ``denyOnPolicySourceError``); ``notes`` end the
-    denial message (e.g. where a policy was read from).  Never carries a patch.
+    Every reason is a finding of the verdict (the service's own, such as a failed
+    policySources lookup or a missed deadline, included); ``notes`` end the denial message
+    (e.g. where a policy was read from).  Never carries a patch.
     """
     subject = describe_object(kind, namespace, name or verdict.object_name)
     response: AdmissionResponse = {"uid": uid, "allowed": verdict.allowed}
@@ -364,15 +353,12 @@ def build_response(
         response["status"] = {
             "code": 403,
             "reason": "Forbidden",
-            "message": denial_message(
-                verdict, subject=subject, mode=mode, profile=profile, extra=extra_violations, notes=notes
-            ),
+            "message": denial_message(verdict, subject=subject, mode=mode, profile=profile, notes=notes),
         }
     # Violations first (the most important lines), then the exemption note and other warnings.
     exemption = [w for w in verdict.warnings if w.code == "exempted"]
     others = [w for w in verdict.warnings if w.code != "exempted"]
-    findings = [*exemption, *verdict.violations, *others]
-    warnings = _warning_lines(findings, [*extra_violations, *extra_warnings])
+    warnings = _warning_lines([*exemption, *verdict.violations, *others])
     if warnings:
         response["warnings"] = warnings
     response["auditAnnotations"] = audit_annotations(verdict)
@@ -391,32 +377,9 @@ def audit_annotations(verdict: Verdict) -> dict[str, str]:
     return annotations
 
 
-def allowed_response(uid: str, *, verdict: str = "skip", warnings: Sequence[str] = ()) -> AdmissionReview:
+def allowed_response(uid: str) -> AdmissionReview:
     """An allowance that judged nothing (unrelated objects, a mirror Pod's DELETE)."""
-    response: AdmissionResponse = {"uid": uid, "allowed": True, "auditAnnotations": {ANNOTATION_VERDICT: verdict}}
-    lines = _warning_lines([], warnings)
-    if lines:
-        response["warnings"] = lines
-    return {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
-
-
-def error_response(uid: str, *, allowed: bool, reason: str, subject: str) -> AdmissionReview:
-    """The answer when auditwarden could not reach a verdict (internal error, deadline).
-
-    ``allowed`` follows the target's mode: fail closed (403) unless the mode is ``warn``.
-    """
-    line = clean_line(f"{subject}: {reason}", 1000)
-    response: AdmissionResponse = {
-        "uid": uid,
-        "allowed": allowed,
-        "warnings": [clean_line(line, MAX_WARNING_CHARS)],
-        "auditAnnotations": {
-            ANNOTATION_VERDICT: "warn" if allowed else "deny",
-            ANNOTATION_VIOLATIONS: "analysis-failed",
-        },
-    }
-    if not allowed:
-        response["status"] = {"code": 403, "reason": "Forbidden", "message": line}
+    response: AdmissionResponse = {"uid": uid, "allowed": True, "auditAnnotations": {ANNOTATION_VERDICT: "skip"}}
     return {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
 
 

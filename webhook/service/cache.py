@@ -1,7 +1,7 @@
 """A small content-addressed memo of verdicts.
 
 :func:`webhook.core.verdict.judge` is a pure function of the objects, the operation, the
-mode, the exemption and the (per-process) Context, so a verdict can be reused whenever the
+mode, the exemption, the caller's facts and the (per-process) Context, so a verdict can be reused whenever the
 same content is judged again: GitOps controllers re-apply unchanged manifests on every
 reconcile (a no-op apply still passes admission), clients retry after conflicts and
 timeouts, several replicas of a tool apply the same object.  The key is a SHA-256 over a
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.core.verdict import Verdict
+from webhook.core.verdict import NO_FACTS, Facts, Verdict
 
 __all__ = ["MAX_ENTRIES", "VerdictCache"]
 
@@ -63,8 +63,12 @@ class VerdictCache:
         mode: str,
         exempted_by: str | None,
         policy_files: Mapping[str, str],
+        facts: Facts = NO_FACTS,
     ) -> bytes:
-        material = [operation, mode, exempted_by, _project(new), _project(old), sorted(policy_files.items())]
+        judged_facts = [[(f.code, f.message) for f in facts.violations], [(f.code, f.message) for f in facts.warnings],
+                        facts.unanalysed]  # fmt: skip
+        material = [operation, mode, exempted_by, _project(new), _project(old), sorted(policy_files.items()),
+                    judged_facts]  # fmt: skip
         # No sort_keys: the apiserver serialises an object's fields in a fixed order, and a
         # different order of the same content only costs a miss, never a wrong hit.
         text = json.dumps(material, separators=(",", ":"), ensure_ascii=False, default=repr)

@@ -32,6 +32,7 @@ import jsonschema
 import yaml
 
 from webhook.core import yamlsafe
+from webhook.core.jsontypes import described
 from webhook.core.verdict import Context, Exemptions, Mode, Profile
 from webhook.core.versions import NEWEST, KubeVersion, format_version, parse_version
 
@@ -382,21 +383,7 @@ def build_context(config: ServiceConfig) -> Context:
 
 
 def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
+    return described(value, yaml=True)
 
 
 def _closest(key: str, allowed: tuple[str, ...]) -> str | None:

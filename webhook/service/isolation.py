@@ -2,16 +2,15 @@
 
 Anyone who may create a ConfigMap somewhere can make kube-apiserver send auditwarden an
 object of up to 3 MiB that mentions ``audit.k8s.io``.  The core bounds YAML loading (aliases,
-depth, size), but the analysis of a loaded policy still grows with its size (measured on
-the 2-core CI machine, one-line rules: 1,000 rules take 0.1 s, 5,000 rules 0.6 s, 30,000
-rules — 1.7 MB, well under the request limit — 3.5 to 7.5 s, 100,000 rules 26 s), and a
-thread cannot be interrupted in Python.  A webhook that can be kept busy for seconds or
-minutes by one request is a denial of service against every audit-configuration change in
-the cluster.
+depth, size), but the analysis of a loaded policy still grows with its size — a policy of
+tens of thousands of one-line rules, well under the request limit, takes seconds (figures:
+bench/README.md, "Analysis time by policy size") — and a thread cannot be interrupted in
+Python.  A webhook that can be kept busy for seconds or minutes by one request is a denial
+of service against every audit-configuration change in the cluster.
 
 So: a request body up to ``isolateAboveBytes`` (default 16 KiB: a CREATE of any real audit
-policy, kubeadm-config or kube-apiserver manifest we know of; the worst case inline, a
-policy of ~600 one-line rules, takes about 0.5 s) is judged inline, in the request thread.
+policy, kubeadm-config or kube-apiserver manifest we know of; the worst case inline is a
+policy of ~600 one-line rules) is judged inline, in the request thread.
 A larger one is judged in a child process started from a
 ``forkserver`` (cheap to fork, and safe from a multi-threaded worker), under
 ``RLIMIT_AS`` (memory) and ``RLIMIT_CPU``; the request thread waits at most the deadline —
@@ -32,9 +31,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from webhook.core.verdict import Context, Mode, Operation, Verdict, judge
+from webhook.core.verdict import NO_FACTS, Context, Facts, Mode, Operation, Verdict, judge
 
-__all__ = ["AnalysisFailed", "Analyzer"]
+__all__ = ["AnalysisFailed", "Analyzer", "Case"]
 
 MAX_CONCURRENT = 2
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024  # address space of the child (RLIMIT_AS)
@@ -53,18 +52,25 @@ class AnalysisFailed(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class _Job:
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """The arguments of one :func:`webhook.core.verdict.judge` call, to run here or in a child."""
+
     new: Mapping[str, Any] | None
     old: Mapping[str, Any] | None
     operation: Operation
     mode: Mode
     context: Context
-    exempted_by: str | None
-    source: str
+    exempted_by: str | None = None
+    source: str = ""
+    facts: Facts = NO_FACTS
+
+    def judge(self) -> Verdict:
+        return judge(self.new, self.old, operation=self.operation, mode=self.mode, context=self.context,
+                     exempted_by=self.exempted_by, source=self.source, facts=self.facts)  # fmt: skip
 
 
-def _child(conn: Connection, job: _Job, memory_limit: int, cpu_seconds: int) -> None:  # pragma: no cover - child
+def _child(conn: Connection, case: Case, memory_limit: int, cpu_seconds: int) -> None:  # pragma: no cover - child
     """Runs in the child process: limit resources, judge, send the verdict (or why not) back."""
     try:
         import resource
@@ -74,11 +80,7 @@ def _child(conn: Connection, job: _Job, memory_limit: int, cpu_seconds: int) -> 
     except (ImportError, ValueError, OSError):
         pass
     try:
-        verdict = judge(
-            job.new, job.old, operation=job.operation, mode=job.mode, context=job.context,
-            exempted_by=job.exempted_by, source=job.source,
-        )  # fmt: skip
-        conn.send(("ok", verdict))
+        conn.send(("ok", case.judge()))
     except MemoryError:
         conn.send(("memory", "the analysis needed more than the memory limit"))
     except RecursionError:
@@ -115,27 +117,13 @@ class Analyzer:
                 self._mp = ctx
             return self._mp
 
-    def judge(
-        self,
-        new: Mapping[str, Any] | None,
-        old: Mapping[str, Any] | None,
-        *,
-        operation: Operation,
-        mode: Mode,
-        context: Context,
-        exempted_by: str | None = None,
-        source: str = "",
-        size: int = 0,
-        deadline: float | None = None,
-    ) -> Verdict:
+    def judge(self, case: Case, *, size: int = 0, deadline: float | None = None) -> Verdict:
         """The verdict, or :class:`AnalysisFailed`.  ``deadline`` is a ``time.monotonic()`` value."""
         if size <= self.isolate_above_bytes:
-            return judge(new, old, operation=operation, mode=mode, context=context,
-                         exempted_by=exempted_by, source=source)  # fmt: skip
-        job = _Job(new, old, operation, mode, context, exempted_by, source)
-        return self.isolated(job, deadline)
+            return case.judge()
+        return self.isolated(case, deadline)
 
-    def isolated(self, job: _Job, deadline: float | None = None) -> Verdict:
+    def isolated(self, case: Case, deadline: float | None = None) -> Verdict:
         now = time.monotonic()
         budget = self.timeout_seconds if deadline is None else min(self.timeout_seconds, deadline - now)
         if budget <= 0:
@@ -145,15 +133,15 @@ class Analyzer:
                 f"too many large objects are being analysed at once; none finished within {budget:.1f} s", "busy"
             )
         try:
-            return self._run(job, budget - (time.monotonic() - now))
+            return self._run(case, budget - (time.monotonic() - now))
         finally:
             self._slots.release()
 
-    def _run(self, job: _Job, budget: float) -> Verdict:
+    def _run(self, case: Case, budget: float) -> Verdict:
         mp = self._context()
         parent, child = mp.Pipe(duplex=False)
         cpu = max(1, int(budget) + 1)
-        proc = mp.Process(target=_child, args=(child, job, self.memory_limit_bytes, cpu), daemon=True)
+        proc = mp.Process(target=_child, args=(child, case, self.memory_limit_bytes, cpu), daemon=True)
         started = time.monotonic()
         try:
             proc.start()

@@ -9,10 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure", "logconfig_dict"]
+__all__ = ["ENV_ACCESS_LOG", "JsonFormatter", "access_log_enabled", "configure", "logconfig_dict"]
+
+#: ``AUDITWARDEN_ACCESS_LOG=1`` turns gunicorn's access log on (off by default: every judged
+#: request already gets a decision line).
+ENV_ACCESS_LOG = "AUDITWARDEN_ACCESS_LOG"
+
+
+def access_log_enabled() -> bool:
+    return os.environ.get(ENV_ACCESS_LOG) == "1"
 
 
 class JsonFormatter(logging.Formatter):

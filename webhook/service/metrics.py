@@ -23,11 +23,12 @@ certificate expiry: the smallest of the live workers).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
+
+from webhook.service.multiproc import MULTIPROC_ENV, multiprocess_enabled
 
 __all__ = [
     "ANALYSIS_FAILURES",
@@ -35,6 +36,7 @@ __all__ = [
     "CATEGORIES",
     "CERT_NOT_AFTER",
     "DURATION",
+    "MULTIPROC_ENV",
     "POLICY_SOURCE_LOOKUPS",
     "REQUESTS",
     "TLS_RELOADS",
@@ -43,7 +45,6 @@ __all__ = [
     "set_categories",
 ]
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: At most this many objects get a categories gauge series (a guard against label explosion).
 MAX_CATEGORY_SERIES = 2000
 
@@ -94,10 +95,6 @@ _series_lock = threading.Lock()
 _series: set[tuple[str, str]] = set()
 
 
-def multiprocess_enabled() -> bool:
-    return bool(os.environ.get(MULTIPROC_ENV))
-
-
 def set_categories(namespace: str, name: str, covered: int) -> None:
     """Record the covered-category count of an object's policy (bounded number of series)."""
     key = (namespace, name)
@@ -131,11 +128,3 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return _generate_latest(registry), CONTENT_TYPE_LATEST
     return _generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def mark_process_dead(pid: int) -> None:
-    """gunicorn ``child_exit`` hook: drop a dead worker's live gauges."""
-    if multiprocess_enabled():
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,4 +1,5 @@
-"""AdmissionReview requests and the objects in them, shared by the service's unit and integration tests."""
+"""AdmissionReview requests and the objects in them, shared by the service's unit and integration
+tests and the load benchmark (bench/load.py)."""
 
 from __future__ import annotations
 
@@ -64,16 +65,60 @@ GOOD_FLAGS = [
 ]
 
 
+# A kubeadm control plane's kube-apiserver, every flag as kubeadm writes it (with audit logging on).
+KUBEADM_FLAGS = [
+    "kube-apiserver",
+    "--advertise-address=10.0.0.10",
+    "--allow-privileged=true",
+    "--audit-log-maxage=30",
+    "--audit-log-maxbackup=10",
+    "--audit-log-maxsize=100",
+    "--audit-log-path=/var/log/kubernetes/audit/audit.log",
+    "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+    "--authorization-mode=Node,RBAC",
+    "--client-ca-file=/etc/kubernetes/pki/ca.crt",
+    "--enable-admission-plugins=NodeRestriction",
+    "--enable-bootstrap-token-auth=true",
+    "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
+    "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt",
+    "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
+    "--etcd-servers=https://127.0.0.1:2379",
+    "--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt",
+    "--kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key",
+    "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+    "--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt",
+    "--proxy-client-key-file=/etc/kubernetes/pki/front-proxy-client.key",
+    "--requestheader-allowed-names=front-proxy-client",
+    "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
+    "--secure-port=6443",
+    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+    "--service-account-key-file=/etc/kubernetes/pki/sa.pub",
+    "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key",
+    "--service-cluster-ip-range=10.96.0.0/12",
+    "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
+    "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
+]
+
+
+def managed_fields(manager: str) -> list[dict[str, Any]]:
+    """What server-side apply records on every object (the verdict memo's key leaves it out)."""
+    return [{"manager": manager, "operation": "Apply", "apiVersion": "v1", "time": "2026-01-01T00:00:00Z",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {".": {}, "f:settings.json": {}}}}]  # fmt: skip
+
+
 def configmap(
     data: dict[str, Any] | None,
     *,
     name: str = "audit-policy",
     namespace: str = "kube-system",
     labels: dict[str, str] | None = None,
+    manager: str | None = None,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "resourceVersion": "1"}
     if labels:
         meta["labels"] = labels
+    if manager:
+        meta["managedFields"] = managed_fields(manager)
     obj: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
     if data is not None:
         obj["data"] = data
@@ -90,11 +135,12 @@ def apiserver_pod(
     mirror: bool = True,
     name: str = "kube-apiserver-cp-1",
     drop: tuple[str, ...] = (),
+    config_hash: str = "abc",
 ) -> dict[str, Any]:
     command = [f for f in (GOOD_FLAGS if flags is None else flags) if not any(f.startswith(d) for d in drop)]
-    annotations = {"kubernetes.io/config.source": "file", "kubernetes.io/config.hash": "abc"}
+    annotations = {"kubernetes.io/config.source": "file", "kubernetes.io/config.hash": config_hash}
     if mirror:
-        annotations["kubernetes.io/config.mirror"] = "abc"
+        annotations["kubernetes.io/config.mirror"] = config_hash
     mounts = [
         ("audit-policy", "/etc/kubernetes/audit-policy.yaml", True, "File"),
         ("audit-log", "/var/log/kubernetes/audit/", False, "DirectoryOrCreate"),
@@ -146,6 +192,7 @@ def review(
     dry_run: bool = False,
     uid: str | None = None,
     sub_resource: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     subject = obj if obj is not None else old
     assert subject is not None
@@ -166,6 +213,8 @@ def review(
     }
     if sub_resource:
         req["subResource"] = sub_resource
+    if options is not None:
+        req["options"] = options
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req}
 
 
