@@ -6,7 +6,11 @@ answers one JSON line per question:
 
     in:  {"policy": "<policy file text>", "requests": [ATTRS, ...], "validateOnly": false}
     out: {"valid": bool, "error": "<load error or empty>",
-          "results": [{"level": ..., "omitStages": [...sorted], "omitManagedFields": bool}, ...]}
+          "results": [{"level": ..., "omitStages": [...sorted], "omitManagedFields": bool}, ...],
+          "decoded": <the loaded Policy, Go field names> (when valid)}
+
+    in:  {"yaml": "<text>"}
+    out: {"json": "<sigs.k8s.io/yaml.YAMLToJSON of the text>" or null, "error": "..."}
 
 ATTRS has the shape of the ``request`` entries of shared/conformance/checker-conformance.yaml
 (missing keys are Go zero values: ``isResourceRequest`` defaults to false there).
@@ -48,12 +52,19 @@ class Oracle:
             bufsize=1,
         )
 
+    def to_json(self, text: str) -> dict[str, Any]:
+        """``sigs.k8s.io/yaml.YAMLToJSON(text)``: ``{"json": "<JSON text>" or None, "error": "..."}``."""
+        return self._ask({"yaml": text})
+
     def check(self, policy_text: str, requests: list[dict[str, Any]], validate_only: bool = False) -> dict[str, Any]:
         """Load ``policy_text`` with upstream's loader and evaluate each request; the parsed answer line."""
+        return self._ask({"policy": policy_text, "requests": requests, "validateOnly": validate_only})
+
+    def _ask(self, question: dict[str, Any]) -> dict[str, Any]:
         stdin, stdout = self._proc.stdin, self._proc.stdout
         if stdin is None or stdout is None or self._proc.poll() is not None:
             raise OracleError(f"auditwarden-oracle is not running (exit status {self._proc.returncode})")
-        line = json.dumps({"policy": policy_text, "requests": requests, "validateOnly": validate_only})
+        line = json.dumps(question)
         try:
             stdin.write(line + "\n")
             stdin.flush()
