@@ -61,22 +61,28 @@ class Oracle:
         return self._ask({"policy": policy_text, "requests": requests, "validateOnly": validate_only})
 
     def _ask(self, question: dict[str, Any]) -> dict[str, Any]:
+        return self.ask_many([question])[0]
+
+    def ask_many(self, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send a batch of question lines at once, then read the answers (one round trip)."""
         stdin, stdout = self._proc.stdin, self._proc.stdout
         if stdin is None or stdout is None or self._proc.poll() is not None:
             raise OracleError(f"auditwarden-oracle is not running (exit status {self._proc.returncode})")
-        line = json.dumps(question)
         try:
-            stdin.write(line + "\n")
+            stdin.write("".join(json.dumps(q) + "\n" for q in questions))
             stdin.flush()
         except BrokenPipeError as err:
             raise OracleError(f"auditwarden-oracle died (exit status {self._proc.poll()})") from err
-        reply = stdout.readline()
-        if not reply:
-            raise OracleError(f"auditwarden-oracle closed its output (exit status {self._proc.wait(timeout=10)})")
-        answer: dict[str, Any] = json.loads(reply)
-        if "fatal" in answer:
-            raise OracleError(f"auditwarden-oracle refused the input line: {answer['fatal']}")
-        return answer
+        answers = []
+        for _ in questions:
+            reply = stdout.readline()
+            if not reply:
+                raise OracleError(f"auditwarden-oracle closed its output (exit status {self._proc.wait(timeout=10)})")
+            answer: dict[str, Any] = json.loads(reply)
+            if "fatal" in answer:
+                raise OracleError(f"auditwarden-oracle refused the input line: {answer['fatal']}")
+            answers.append(answer)
+        return answers
 
     def close(self) -> None:
         if self._proc.stdin is not None and not self._proc.stdin.closed:

@@ -76,9 +76,9 @@ _RESOLVABLE = frozenset({"", STR_TAG, BOOL_TAG, INT_TAG, FLOAT_TAG, NULL_TAG, TI
 
 # resolve.go yamlStyleFloat (ASCII digits only, as Go's regexp [0-9]).
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-# strconv.ParseFloat's decimal syntax for an input that starts with "." (no sign, no prefix,
-# and so no underscores: Go allows them only after a base prefix).
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?\Z")
+# strconv.ParseFloat's decimal syntax for an input that starts with "." (no sign, no prefix);
+# underscores may stand between digits, as in Go literals (strconv's underscoreOK).
+_DOT_FLOAT = re.compile(r"\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?\Z")
 _DIGITS = {2: re.compile(r"[01]+\Z"), 8: re.compile(r"[0-7]+\Z"), 10: re.compile(r"[0-9]+\Z"),
            16: re.compile(r"[0-9a-fA-F]+\Z")}  # fmt: skip
 
@@ -179,7 +179,7 @@ def _resolve(tag: str, value: str) -> tuple[str, Any]:
         return item
     if hint == ".":
         if _DOT_FLOAT.match(value):
-            f = parse_float(value)
+            f = parse_float(value.replace("_", ""))
             if f is not None:
                 return FLOAT_TAG, f
     elif hint in "DS":
@@ -212,7 +212,12 @@ def _resolve(tag: str, value: str) -> tuple[str, Any]:
 
 def _format_float32_g(f: float) -> str:
     """Go's ``strconv.FormatFloat(f, 'g', -1, 32)``: shortest digits that round-trip as float32."""
-    f32 = struct.unpack("f", struct.pack("f", f))[0]
+    try:
+        f32 = struct.unpack("f", struct.pack("f", f))[0]
+    except OverflowError:  # beyond float32: Go's conversion gives ±Inf
+        f32 = math.copysign(math.inf, f)
+    if math.isinf(f32):
+        return ".inf" if f32 > 0 else "-.inf"  # "+Inf"/"-Inf", renamed by convertToJSONableObject
     if f32 == 0:
         return "-0" if math.copysign(1, f32) < 0 else "0"
     for precision in range(0, 17):

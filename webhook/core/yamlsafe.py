@@ -30,6 +30,7 @@ import base64
 import codecs
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +77,31 @@ class _Loader(_BaseLoader):
         return _SEQ_TAG if kind is yaml.SequenceNode else _MAP_TAG
 
 
+class _PyLoader(yaml.SafeLoader):
+    """The same, on PyYAML's Python parser, for two rare kinds of tag that libyaml reads differently.
+
+    libyaml reports ``! yes`` exactly like a plain ``yes`` to the composer (both "plain
+    implicit"), but go-yaml keeps the ``!`` and so reads a string; only the Python composer
+    lets us see the tag.  And libyaml 0.2.5 ends a tag at ``,``/``[``/``]`` in flow context,
+    while go-yaml (a port of an older libyaml) and PyYAML's Python scanner keep them in the
+    tag: ``[!!str, y]`` is one element, ``"y"``, to kube-apiserver.
+    """
+
+    resolve = _Loader.resolve
+
+    def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        node: yaml.ScalarNode = super().compose_scalar_node(anchor)
+        if event.tag == "!":
+            node.tag = goyaml.STR_TAG
+        return node
+
+
+# A "!" tag standing alone (followed by a space, a flow indicator or the line's end), or a tag
+# with a flow indicator in it.
+_ODD_TAG = re.compile(r"(?:^|[\s\[\]{},])!(?=[\s,\]}]|$)|![^\s]*?[,\[\]]", re.MULTILINE)
+
+
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MAP_TAG = "tag:yaml.org,2002:map"
 
@@ -113,7 +139,10 @@ def _key(node: yaml.Node) -> str:
     return goyaml.json_key(_scalar(node))
 
 
-def _construct(loader: _Loader, node: yaml.Node) -> Any:
+_AnyLoader = _Loader | _PyLoader
+
+
+def _construct(loader: _AnyLoader, node: yaml.Node) -> Any:
     if node.tag == goyaml.STR_TAG and type(node) is yaml.ScalarNode:
         return node.value
     if isinstance(node, yaml.MappingNode):
@@ -128,19 +157,19 @@ def _construct(loader: _Loader, node: yaml.Node) -> Any:
     return value
 
 
-def _sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
+def _sequence(loader: _AnyLoader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
     data: list[Any] = []
     yield data
     data.extend(loader.construct_object(child) for child in node.value)
 
 
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[dict[str, Any]]:
+def _mapping(loader: _AnyLoader, node: yaml.MappingNode) -> Iterator[dict[str, Any]]:
     data: dict[str, Any] = {}
     yield data
     _fill(loader, node, data, set())
 
 
-def _fill(loader: _Loader, node: yaml.MappingNode, out: dict[str, Any], merging: set[int]) -> None:
+def _fill(loader: _AnyLoader, node: yaml.MappingNode, out: dict[str, Any], merging: set[int]) -> None:
     """decode.go ``mapping``: pairs in order, ``<<`` merged in place (``merge``)."""
     for key_node, value_node in node.value:
         if key_node.tag == goyaml.MERGE_TAG and key_node.value == "<<" and isinstance(key_node, yaml.ScalarNode):
@@ -150,7 +179,7 @@ def _fill(loader: _Loader, node: yaml.MappingNode, out: dict[str, Any], merging:
         out[key] = loader.construct_object(value_node)
 
 
-def _merge(loader: _Loader, node: yaml.Node, out: dict[str, Any], merging: set[int]) -> None:
+def _merge(loader: _AnyLoader, node: yaml.Node, out: dict[str, Any], merging: set[int]) -> None:
     if isinstance(node, yaml.SequenceNode):
         if not all(isinstance(child, yaml.MappingNode) for child in node.value):
             raise goyaml.GoYAMLError("yaml: map merge requires map or sequence of maps as the value")
@@ -167,8 +196,8 @@ def _merge(loader: _Loader, node: yaml.Node, out: dict[str, Any], merging: set[i
         merging.discard(id(child))
 
 
-_Loader.yaml_constructors = {None: _construct}
-_Loader.yaml_multi_constructors = {}
+_Loader.yaml_constructors = _PyLoader.yaml_constructors = {None: _construct}
+_Loader.yaml_multi_constructors = _PyLoader.yaml_multi_constructors = {}
 
 
 def _depth_bound(text: str) -> int:
@@ -341,7 +370,7 @@ def load_one(text: str | bytes) -> Any:
 
 
 def _iter_docs(text: str, first_only: bool = False) -> Iterator[Any]:
-    loader = _Loader(text)
+    loader = _PyLoader(text) if "!" in text and _ODD_TAG.search(text) else _Loader(text)
     try:
         while loader.check_data():  # type: ignore[no-untyped-call]
             yield loader.get_data()
