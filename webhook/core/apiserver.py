@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.core import pflag
+from webhook.core import goflags, pflag
 from webhook.core.findings import Finding
 from webhook.core.versions import RETENTION_DEFAULTS, KubeVersion, format_version
 
@@ -51,6 +51,7 @@ class ApiserverConfig:
     errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
     notes: list[str] = field(default_factory=list)
     default_mounts: tuple[str, ...] = ()  # read-only dirs the source always mounts (kubeadm)
+    unknown: list[str] = field(default_factory=list)  # flags not in v1.37's flag set (pflag.parse)
 
 
 # ------------------------------------------------------------------ extraction: Pods
@@ -155,7 +156,8 @@ def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
             mounts.append(
                 Mount(volumes[str(m.get("name"))], str(m.get("mountPath", "")), m.get("readOnly") is True)
             )
-    return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes))
+    return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes),
+                           unknown=list(parsed.unknown))  # fmt: skip
 
 
 # --------------------------------------------------------------- extraction: kubeadm
@@ -209,7 +211,8 @@ def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
             mounts.append(
                 Mount(str(v.get("hostPath", "")), str(v.get("mountPath", "")), v.get("readOnly") is True)
             )
-    return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS)
+    return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS,
+                           unknown=list(parsed.unknown))  # fmt: skip
 
 
 def from_k3s_config(cfg: Mapping[str, Any]) -> ApiserverConfig:
@@ -217,7 +220,8 @@ def from_k3s_config(cfg: Mapping[str, Any]) -> ApiserverConfig:
     raw = cfg.get("kube-apiserver-arg")
     entries = [raw] if isinstance(raw, str) else [_scalar(e) for e in raw] if isinstance(raw, list) else []
     parsed = pflag.parse(["--" + e.lstrip("-") for e in entries])
-    return ApiserverConfig(dict(parsed.values), None, list(parsed.errors), list(parsed.notes))
+    return ApiserverConfig(dict(parsed.values), None, list(parsed.errors), list(parsed.notes),
+                           unknown=list(parsed.unknown))  # fmt: skip
 
 
 # kops ClusterSpec.kubeAPIServer field names (pkg/apis/kops/componentconfig.go) -> flags
@@ -292,6 +296,12 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
     f = cfg.flags
     for err in cfg.errors:
         v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
+    for err in cfg.unknown:
+        if version >= goflags.FLAGS_VERSION:
+            v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
+        else:  # the flag set is v1.37's: an older kube-apiserver may still have the flag
+            w.append(Finding("apiserver-flag-note", f"{err} in kube-apiserver {format_version(goflags.FLAGS_VERSION)}; "
+                             f"check that kube-apiserver {format_version(version)} has it"))  # fmt: skip
     for note in cfg.notes:
         w.append(Finding("apiserver-flag-note", note))
 
@@ -376,17 +386,13 @@ def _summary(policy: str, log: str, webhook: str, violations: list[Finding]) -> 
 def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: bool) -> list[Finding]:
     """Values kube-apiserver rejects at start-up (options/audit.go Validate + flag parsing)."""
     out: list[Finding] = []
+    table = goflags.flag_table()
     for name, value in f.items():
-        kind = pflag.AUDIT_FLAG_TYPES.get(name)
+        # Audit flags only: pflag.parse reports the other flags' bad values itself.
+        if not name.startswith("audit-") or name not in table:
+            continue
         try:
-            if kind == "int":
-                pflag.parse_go_int(value)
-            elif kind == "bool":
-                pflag.parse_go_bool(value)
-            elif kind == "duration":
-                pflag.check_go_duration(value)
-            elif kind == "float":
-                pflag.check_go_float(value)
+            goflags.check_value(table[name]["type"], value)
         except ValueError as exc:
             out.append(
                 Finding(
@@ -453,7 +459,7 @@ def _batch_and_truncate_errors(f: Mapping[str, str], backend: str) -> list[Findi
         if throttle:
             for name, fallback in ((f"{p}-batch-throttle-qps", d.qps), (f"{p}-batch-throttle-burst", float(d.burst))):
                 try:
-                    value = float(f[name].replace("_", "")) if name in f else fallback
+                    value = goflags.parse_float(f[name], 32) if name in f else fallback
                 except ValueError:
                     continue  # reported as an invalid value
                 if value <= 0:
