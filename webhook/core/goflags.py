@@ -284,6 +284,8 @@ def check_value(kind: str, text: str) -> None:
         parse_duration(text)
     elif kind == "ip":
         parse_ip(text)
+    elif kind == "Level":  # klog's -v: strconv.ParseUint(value, 10, 32)
+        _parse_uint("ParseUint", text, 10, 32)
     elif kind in ("stringSlice", "int32Slice") and text:
         items = read_csv_record(text)
         if kind == "int32Slice":

@@ -25,7 +25,6 @@ Proven against kube-apiserver's real FlagSet by tests/e2e/test_flag_differential
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,6 +99,7 @@ def parse(args: Sequence[str]) -> ParsedFlags:
     """
     table = goflags.flag_table()
     out = ParsedFlags()
+    pending: dict[str, str] = {}
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -132,12 +132,20 @@ def parse(args: Sequence[str]) -> ParsedFlags:
                 else:
                     out.errors.append(f"flag needs an argument: {arg}")
                     continue
+            # The effective (last) value of an audit flag is judged by apiserver._value_errors
+            # (finding audit-flag-invalid); every other bad value, earlier audit ones included
+            # (pflag sets each occurrence), is an error here.
+            if name in pending:
+                out.errors.append(pending.pop(name))
             try:
-                if not name.startswith("audit-"):  # audit values: apiserver._value_errors
-                    goflags.check_value(info["type"], value)
+                goflags.check_value(info["type"], value)
             except ValueError as exc:
                 shown = f"-{info['shorthand']}, --{name}" if info["shorthand"] else f"--{name}"
-                out.errors.append(f'invalid argument "{value}" for "{shown}" flag: {exc}')
+                message = f'invalid argument "{value}" for "{shown}" flag: {exc}'
+                if name.startswith("audit-"):
+                    pending[name] = message
+                else:
+                    out.errors.append(message)
             if name in ("help", "version") and value not in ("false", "0", "f", "F", "FALSE", "False"):
                 out.errors.append(f"--{name}: kube-apiserver prints its {name} and exits instead of serving")
             out.values[name] = value
@@ -145,13 +153,22 @@ def parse(args: Sequence[str]) -> ParsedFlags:
         elif arg.startswith("-") and len(arg) > 1:
             # A shorthand cluster; kube-apiserver's shorthands are -v (klog verbosity, which
             # takes a value: "-v 2", "-v=2", "-v2") and -h (help).
-            if arg == "-v":
-                if i >= len(args):
-                    out.errors.append("flag needs an argument: 'v' in -v")
-                else:
+            if arg.startswith("-v"):
+                if arg == "-v":
+                    if i >= len(args):
+                        out.errors.append("flag needs an argument: 'v' in -v")
+                        continue
+                    value = args[i]
                     i += 1
+                else:
+                    value = arg[3:] if arg.startswith("-v=") else arg[2:]
+                try:
+                    goflags.check_value("Level", value)
+                except ValueError as exc:
+                    out.errors.append(f'invalid argument "{value}" for "-v, --v" flag: {exc}')
                 continue
-            if re.fullmatch(r"-v=?[0-9]+", arg, re.ASCII):
+            if arg == "-h" or (arg.startswith("-h") and not arg.startswith("-h=")):
+                out.errors.append("-h: kube-apiserver prints its help and exits instead of serving")
                 continue
             out.errors.append(f"unknown shorthand flag: {arg[1]!r} in {arg} (long flags need two dashes)")
         else:
