@@ -57,8 +57,11 @@ class ApiserverConfig:
 # ------------------------------------------------------------------ extraction: Pods
 
 
-def find_apiserver_container(pod: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]] | None:
-    """The kube-apiserver container of a Pod and its flags, or None."""
+def find_apiserver_container(
+    pod: Mapping[str, Any], notes: list[str] | None = None
+) -> tuple[Mapping[str, Any], list[str]] | None:
+    """The kube-apiserver container of a Pod and its flags, or None (``notes``: what a shell
+    wrapper left undetermined)."""
     spec = pod.get("spec")
     if not isinstance(spec, Mapping):
         return None
@@ -76,7 +79,8 @@ def find_apiserver_container(pod: Mapping[str, Any]) -> tuple[Mapping[str, Any],
         # With no command the image's entrypoint runs: only trust args as kube-apiserver
         # flags when the container is recognisably kube-apiserver.
         identified = labelled or c.get("name") == "kube-apiserver" or _is_apiserver_image(c.get("image"))
-        argv = pflag.apiserver_argv(command, args) if command or identified else None
+        shell_env: dict[str, str | None] = {**_value_from_names(c), **env}
+        argv = pflag.apiserver_argv(command, args, shell_env, notes) if command or identified else None
         if argv is not None:
             return c, argv
         if labelled and (c.get("name") == "kube-apiserver" or fallback is None):
@@ -98,6 +102,15 @@ def _env(container: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(e, Mapping) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str):
             out[e["name"]] = expand(e["value"], out)
     return out
+
+
+def _value_from_names(container: Mapping[str, Any]) -> dict[str, str | None]:
+    """Env entries whose value comes from elsewhere (``valueFrom``): known to exist, value unknown."""
+    return {
+        e["name"]: None
+        for e in container.get("env") or []
+        if isinstance(e, Mapping) and isinstance(e.get("name"), str) and not isinstance(e.get("value"), str)
+    }
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -140,11 +153,13 @@ def _str_list(value: Any) -> list[str]:
 
 
 def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
-    found = find_apiserver_container(pod)
+    shell_notes: list[str] = []
+    found = find_apiserver_container(pod, shell_notes)
     if found is None:
         return None
     container, argv = found
     parsed = pflag.parse(argv)
+    parsed.notes[:0] = shell_notes
     volumes: dict[str, str] = {}
     spec = pod.get("spec")
     for v in spec.get("volumes") or [] if isinstance(spec, Mapping) else []:

@@ -25,11 +25,10 @@ Proven against kube-apiserver's real FlagSet by tests/e2e/test_flag_differential
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from webhook.core import goflags
+from webhook.core import goflags, shellcmd
 
 # Audit flags of pkg/server/options/audit.go and their types.
 AUDIT_FLAG_TYPES: dict[str, str] = {
@@ -207,30 +206,39 @@ def check_go_float(text: str) -> None:
     goflags.parse_float(text, 32)
 
 
-def apiserver_argv(command: Sequence[str], args: Sequence[str]) -> list[str] | None:
+def apiserver_argv(
+    command: Sequence[str],
+    args: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    notes: list[str] | None = None,
+) -> list[str] | None:
     """The kube-apiserver arguments from a container's ``command`` + ``args``.
 
     Handles ``kube-apiserver ...``, a path to it, ``hyperkube kube-apiserver ...``, and a shell
-    wrapper (``sh -c "exec kube-apiserver ..."``, split with shlex as the shell would).  With
-    no command (image entrypoint) the ``args`` are taken as the flags.  None when the
+    wrapper (``sh -c "exec kube-apiserver ..."``), whose script is parsed as a shell parses it
+    (``webhook/core/shellcmd.py``) with ``env`` (literal values; None for ``valueFrom``) and the
+    words after the script as ``$0 $1 …``; what it cannot determine is added to ``notes``.
+    With no command (image entrypoint) the ``args`` are taken as the flags.  None when the
     container does not run kube-apiserver.
     """
     argv = [*command, *args]
     if not command:
         return list(args) if any(a.startswith("--") for a in args) else None
-    found = _after_apiserver(argv)
-    if found is not None:
-        return found
     base = command[0].rsplit("/", 1)[-1]
+    first = 2 if base == "busybox" and argv[1:2] in (["sh"], ["ash"]) else 1
     if base in _SHELLS:
-        for j, token in enumerate(argv):
-            if token in ("-c", "-ec", "-ce", "-xc", "-cx", "-lc") and j + 1 < len(argv):
-                try:
-                    words = shlex.split(argv[j + 1], comments=True)
-                except ValueError:
-                    return None
-                return _after_apiserver(words)
-    return None
+        for j, token in enumerate(argv[first:], start=first):
+            if not token.startswith("-") or token == "--":
+                break
+            if "c" in token[1:] and j + 1 < len(argv):
+                found = shellcmd.script_argv(argv[j + 1], env or {}, argv[j + 2 :])
+                if found.argv is not None and notes is not None:
+                    notes += [
+                        f"the shell command line could not be determined without running it ({part}); "
+                        "auditwarden reads that part as written" for part in found.unresolved
+                    ]
+                return found.argv
+    return _after_apiserver(argv)
 
 
 def _is_apiserver(word: str) -> bool:
