@@ -7,6 +7,8 @@ require (
 	k8s.io/klog/v2 v2.140.0
 )
 
+require mvdan.cc/sh/v3 v3.14.1
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/blang/semver/v4 v4.0.0 // indirect

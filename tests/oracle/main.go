@@ -2,6 +2,7 @@
 //
 // It reads JSON objects, one per line, on stdin.  A line {"yaml": "<text>"} is answered with
 // {"json": "<sigs.k8s.io/yaml.YAMLToJSON of the text>" or null, "error": "..."}; any other is
+// a policy question; {"shell": {"script", "env", "args"}} is answered by shell.go; any other is
 // a policy question:
 //
 //	{"policy": "<policy file text>", "requests": [ATTRS, ...], "validateOnly": false}
@@ -52,7 +53,9 @@ type attrsJSON struct {
 
 type input struct {
 	// YAML, when set, asks for sigs.k8s.io/yaml.YAMLToJSON of its text instead of a policy.
-	YAML         *string     `json:"yaml"`
+	YAML *string `json:"yaml"`
+	// Shell, when set, asks for the kube-apiserver arguments of a sh -c script (shell.go).
+	Shell        *shellInput `json:"shell"`
 	Policy       string      `json:"policy"`
 	Requests     []attrsJSON `json:"requests"`
 	ValidateOnly bool        `json:"validateOnly"`
@@ -147,6 +150,8 @@ func main() {
 			var in input
 			if jerr := json.Unmarshal(line, &in); jerr != nil {
 				_ = enc.Encode(map[string]string{"fatal": fmt.Sprintf("bad input line: %v", jerr)})
+			} else if in.Shell != nil {
+				_ = enc.Encode(shellAnswer(*in.Shell))
 			} else if in.YAML != nil {
 				_ = enc.Encode(toJSON(*in.YAML))
 			} else {

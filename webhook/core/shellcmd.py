@@ -60,6 +60,7 @@ class _Expander:
         self.env = env
         self.positional = list(positional)
         self.unresolved: list[str] = []
+        self.solid = False
 
     def unknown(self, node: Any, why: str) -> None:
         self.unresolved.append(f"{why}: {_text(node)}")
@@ -81,14 +82,17 @@ class _Expander:
         return [value]
 
     def word(self, node: Any) -> list[str]:
-        """The fields one argument word expands to."""
+        """The fields one argument word expands to (none for unquoted empty expansions)."""
         fields: list[str] = [""]
+        self.solid = False  # a literal or quoted part makes a field even when empty
         self._into(node, fields, quoted=False)
-        return fields
+        return fields if self.solid or fields != [""] else []
 
     def _append(self, fields: list[str], values: list[str], *, split: bool) -> None:
         if not values:
             return
+        if not split:
+            self.solid = True
         if split:
             parts = " ".join(values).split()
             if not parts:
@@ -114,17 +118,22 @@ class _Expander:
                     out.append(text[i])
                     i += 1
             fields[-1] += "".join(out)
+            self.solid = True
         elif kind == "string_content" or (kind in ("word", "number") and quoted):
             text = _text(node).replace("\\\n", "")
             for a, b in (('\\"', '"'), ("\\$", "$"), ("\\`", "`"), ("\\\\", "\\")):
                 text = text.replace(a, b)
             fields[-1] += text
+            self.solid = True
         elif kind == "raw_string":
             fields[-1] += _text(node)[1:-1]
+            self.solid = True
         elif kind == "string":
-            for child in node.children:
-                if child.type != '"':
-                    self._into(child, fields, quoted=True)
+            inner = [c for c in node.children if c.type != '"']
+            if not (len(inner) == 1 and inner[0].type == "simple_expansion" and _text(inner[0]) == "$@"):
+                self.solid = True  # "$@" alone is the one quoted word that may vanish
+            for child in inner:
+                self._into(child, fields, quoted=True)
         elif kind == "concatenation":
             for child in node.children:
                 self._into(child, fields, quoted=quoted)
@@ -135,6 +144,10 @@ class _Expander:
                 fields[-1] += _text(node)
             elif quoted and name == "*":
                 self._append(fields, [" ".join(values)], split=False)
+            elif quoted and name == "@":
+                if values:
+                    fields[-1] += values[0]
+                    fields.extend(values[1:])
             else:
                 self._append(fields, values, split=not quoted)
         elif kind == "expansion":
