@@ -158,3 +158,18 @@ def test_a_core_group_policy_is_judged_as_an_audit_policy_and_refused() -> None:
     with pytest.raises(PolicyError, match='no kind "Policy" is registered for version "v1"'):
         load_policy(text)
     assert [d.kind for d in discover(load_one(text)).documents] == ["audit-policy"]
+
+
+def test_a_configmap_policy_after_an_empty_first_document_is_a_violation() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audit", "namespace": "kube-system"},
+          "data": {"policy.yaml": "---\n---\n" + HEAD + "rules:\n- level: Metadata\n"}}  # fmt: skip
+    found = discover(cm)
+    assert [v.code for v in found.violations] == ["policy-not-first-document"]
+
+
+def test_a_configmap_policy_in_flow_yaml_starting_with_a_brace_cannot_be_analysed() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audit", "namespace": "kube-system"},
+          "data": {"p.yaml": "{apiVersion: audit.k8s.io/v1, kind: Policy, rules: [{level: Metadata}]}"}}  # fmt: skip
+    found = discover(cm)
+    assert [v.code for v in found.violations] == ["content-unparseable"]
+    assert "json parse error" in found.violations[0].message
