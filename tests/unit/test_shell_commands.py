@@ -96,3 +96,30 @@ def test_a_value_from_variable_is_unknown_and_reported_as_a_warning() -> None:
 @pytest.mark.parametrize("script", ["kube-apiserver 'unterminated", "((", "$(", "kube-apiserver ${", "\\"])
 def test_broken_scripts_never_crash(script: str) -> None:
     script_argv(script, {}, [])
+
+
+def warnings_and_violations(p: dict[str, Any]) -> tuple[list[str], list[str]]:
+    cfg = from_pod(p)
+    assert cfg is not None
+    result = analyse_flags(cfg, strict_retention=True, version=NEWEST)
+    return [f.message for f in result.warnings], [f.message for f in result.violations]
+
+
+def test_a_flag_set_by_command_substitution_is_warned_about_not_refused_nor_guessed() -> None:
+    script = f"exec kube-apiserver {FLAGS.replace('--audit-log-maxage=30', '--audit-log-maxage=$(cat /etc/age)')}"
+    warnings, violations = warnings_and_violations(pod(["sh", "-c", script]))
+    assert violations == []
+    assert any("$(cat /etc/age)" in w for w in warnings)
+    assert any("not determinable statically" in w and "--audit-log-maxage" in w for w in warnings)
+
+
+def test_other_flags_are_still_judged_beside_an_undetermined_one() -> None:
+    script = f"exec kube-apiserver {FLAGS.replace('=30', '=$(cat /etc/age)').replace('maxsize=100', 'maxsize=5')}"
+    _, violations = warnings_and_violations(pod(["sh", "-c", script]))
+    assert any("--audit-log-maxsize" in v for v in violations)
+
+
+def test_words_that_may_hold_any_flag_make_every_flag_finding_a_warning() -> None:
+    warnings, violations = warnings_and_violations(pod(["sh", "-c", "exec kube-apiserver $(cat /etc/flags)"]))
+    assert violations == []
+    assert any("--audit-policy-file" in w for w in warnings)

@@ -52,13 +52,15 @@ class ApiserverConfig:
     notes: list[str] = field(default_factory=list)
     default_mounts: tuple[str, ...] = ()  # read-only dirs the source always mounts (kubeadm)
     unknown: list[str] = field(default_factory=list)  # flags not in v1.37's flag set (pflag.parse)
+    # Flags a shell wrapper may set in a way that cannot be determined statically ("*": any).
+    uncertain: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ extraction: Pods
 
 
 def find_apiserver_container(
-    pod: Mapping[str, Any], notes: list[str] | None = None
+    pod: Mapping[str, Any], notes: list[str] | None = None, uncertain: list[str] | None = None
 ) -> tuple[Mapping[str, Any], list[str]] | None:
     """The kube-apiserver container of a Pod and its flags, or None (``notes``: what a shell
     wrapper left undetermined)."""
@@ -80,7 +82,7 @@ def find_apiserver_container(
         # flags when the container is recognisably kube-apiserver.
         identified = labelled or c.get("name") == "kube-apiserver" or _is_apiserver_image(c.get("image"))
         shell_env: dict[str, str | None] = {**_value_from_names(c), **env}
-        argv = pflag.apiserver_argv(command, args, shell_env, notes) if command or identified else None
+        argv = pflag.apiserver_argv(command, args, shell_env, notes, uncertain) if command or identified else None
         if argv is not None:
             return c, argv
         if labelled and (c.get("name") == "kube-apiserver" or fallback is None):
@@ -154,7 +156,8 @@ def _str_list(value: Any) -> list[str]:
 
 def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
     shell_notes: list[str] = []
-    found = find_apiserver_container(pod, shell_notes)
+    uncertain: list[str] = []
+    found = find_apiserver_container(pod, shell_notes, uncertain)
     if found is None:
         return None
     container, argv = found
@@ -172,7 +175,7 @@ def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
                 Mount(volumes[str(m.get("name"))], str(m.get("mountPath", "")), m.get("readOnly") is True)
             )
     return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes),
-                           unknown=list(parsed.unknown))  # fmt: skip
+                           unknown=list(parsed.unknown), uncertain=uncertain)  # fmt: skip
 
 
 # --------------------------------------------------------------- extraction: kubeadm
@@ -381,7 +384,21 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
                     )
                 )
     summary = _summary(policy_path, log_path, webhook, v)
+    if cfg.uncertain:
+        v, w = _demote_uncertain(v, w, cfg.uncertain)
     return FlagAnalysis(v, w, policy_path or None, summary)
+
+
+def _demote_uncertain(v: list[Finding], w: list[Finding], uncertain: list[str]) -> tuple[list[Finding], list[Finding]]:
+    """A violation about a flag the shell wrapper may set undeterminably is only a warning:
+    auditwarden neither refuses nor guesses on what it cannot know (issue 11)."""
+    keep: list[Finding] = []
+    for finding in v:
+        if "*" in uncertain or any(f"--{name}" in finding.message for name in uncertain):
+            w.append(Finding(finding.code, f"not determinable statically, so only a warning: {finding.message}"))
+        else:
+            keep.append(finding)
+    return keep, w
 
 
 def _summary(policy: str, log: str, webhook: str, violations: list[Finding]) -> str:

@@ -211,13 +211,16 @@ def apiserver_argv(
     args: Sequence[str],
     env: Mapping[str, str | None] | None = None,
     notes: list[str] | None = None,
+    uncertain: list[str] | None = None,
 ) -> list[str] | None:
     """The kube-apiserver arguments from a container's ``command`` + ``args``.
 
     Handles ``kube-apiserver ...``, a path to it, ``hyperkube kube-apiserver ...``, and a shell
     wrapper (``sh -c "exec kube-apiserver ..."``), whose script is parsed as a shell parses it
     (``webhook/core/shellcmd.py``) with ``env`` (literal values; None for ``valueFrom``) and the
-    words after the script as ``$0 $1 …``; what it cannot determine is added to ``notes``.
+    words after the script as ``$0 $1 …``; what it cannot determine is added to ``notes``, and
+    the words holding it are left out of the result, the flag each names (or ``*``: any flag)
+    added to ``uncertain``.
     With no command (image entrypoint) the ``args`` are taken as the flags.  None when the
     container does not run kube-apiserver.
     """
@@ -232,13 +235,25 @@ def apiserver_argv(
                 break
             if "c" in token[1:] and j + 1 < len(argv):
                 found = shellcmd.script_argv(argv[j + 1], env or {}, argv[j + 2 :])
-                if found.argv is not None and notes is not None:
+                if found.argv is None:
+                    return None
+                if notes is not None:
                     notes += [
                         f"the shell command line could not be determined without running it ({part}); "
-                        "auditwarden reads that part as written" for part in found.unresolved
+                        "auditwarden does not judge the flags that part may set" for part in found.unresolved
                     ]
-                return found.argv
+                if uncertain is not None:
+                    uncertain += [_flag_named(found.argv[k]) for k in found.uncertain]
+                    if found.unresolved and not found.uncertain:  # a loop, eval, a syntax error
+                        uncertain.append("*")
+                return [w for k, w in enumerate(found.argv) if k not in set(found.uncertain)]
     return _after_apiserver(argv)
+
+
+def _flag_named(word: str) -> str:
+    """The flag an undetermined word sets, when its name is written literally; else ``*``."""
+    name = word[2:].partition("=")[0] if word.startswith("--") else ""
+    return normalize(name) if name and "$" not in name and "`" not in name else "*"
 
 
 def _is_apiserver(word: str) -> bool:

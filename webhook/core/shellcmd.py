@@ -41,6 +41,8 @@ class ShellCommand:
 
     argv: list[str] | None
     unresolved: list[str] = field(default_factory=list)
+    # argv indices of the words that hold an undetermined part (their text is as written).
+    uncertain: list[int] = field(default_factory=list)
 
 
 @cache
@@ -217,26 +219,37 @@ def script_argv(script: str, env: Mapping[str, str | None], positional: Sequence
     for command, inside in commands:
         before = len(ex.unresolved)
         words: list[str] = []
+        uncertain: list[int] = []
         for child in command.children:
+            seen = len(ex.unresolved)
             if child.type == "command_name":
-                words += ex.word(child.children[0]) if child.children else []
+                expanded = ex.word(child.children[0]) if child.children else []
             elif child.type not in ("variable_assignment", "file_redirect", "herestring_redirect", "comment"):
-                words += ex.word(child)
+                expanded = ex.word(child)
+            else:
+                continue
+            if len(ex.unresolved) > seen:
+                uncertain += range(len(words), len(words) + max(1, len(expanded)))
+                expanded = expanded or [_text(child)]
+            words += expanded
+        start = 0
         if words[:1] == ["exec"]:
-            words = words[1:]
-        while words[:1] and words[0].startswith("-") and words[0] != "--":  # exec -a name / -c / -l
-            words = words[2:] if words[0] == "-a" else words[1:]
-        for j, word in enumerate(words):
-            if word.rsplit("/", 1)[-1] == "hyperkube" and j + 1 < len(words) and words[j + 1].rsplit("/", 1)[-1] in (
+            start = 1
+        while start < len(words) and words[start].startswith("-") and words[start] != "--":  # exec -a / -c / -l
+            start += 2 if words[start] == "-a" else 1
+        for j in range(start, len(words) - 1):
+            if words[j].rsplit("/", 1)[-1] == "hyperkube" and words[j + 1].rsplit("/", 1)[-1] in (
                 "kube-apiserver", "apiserver"
             ):
-                words = words[j + 1 :]
+                start = j + 1
                 break
+        words_all, words = words, words[start:]
         if words and (_is_apiserver(words[0]) or words[0].rsplit("/", 1)[-1] == "apiserver"):
             if inside:
                 ex.unresolved.append("kube-apiserver runs inside a loop, conditional, function or subshell")
             if "eval" in script:
                 ex.unresolved.append("the script uses eval")
-            return ShellCommand(words[1:], ex.unresolved)
+            shift = len(words_all) - len(words) + 1
+            return ShellCommand(words[1:], ex.unresolved, [k - shift for k in uncertain if k >= shift])
         del ex.unresolved[before:]  # what another command does with its words does not matter
     return ShellCommand(None, ex.unresolved)
