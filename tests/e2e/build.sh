@@ -2,6 +2,7 @@
 # Build the tools the e2e suite needs into ${AUDITWARDEN_TOOLS:-~/.cache/auditwarden/tools}/bin:
 #   kube-apiserver  from k8s.io/kubernetes (pinned in harness/go.mod)
 #   etcd-runner     single-member embedded etcd (harness/cmd/etcd-runner)
+#   flag-oracle     kube-apiserver's real flag set, parsing argvs without a server (harness/cmd/flag-oracle)
 #   helm            helm.sh/helm/v4
 #   kube-bench      github.com/aquasecurity/kube-bench (+ its cfg/ copied next to it)
 #
@@ -9,7 +10,7 @@
 # inputs (pinned version, go version, harness go.mod/go.sum/source hash). Needs only Go >= 1.26
 # and network access to the Go module proxy.
 #
-# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|helm|kube-bench ...]
+# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench ...]
 set -euo pipefail
 
 K8S_VERSION=v1.37.2            # keep in sync with harness/go.mod (harness/gen-replaces.sh)
@@ -31,12 +32,12 @@ wanted=()
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
-    kube-apiserver|etcd-runner|helm|kube-bench) wanted+=("$a") ;;
+    kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench) wanted+=("$a") ;;
     -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner helm kube-bench)
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner flag-oracle helm kube-bench)
 
 command -v go >/dev/null || { echo "build.sh: Go is required (https://go.dev/dl/)" >&2; exit 1; }
 GO_VERSION=$(go env GOVERSION)
@@ -73,6 +74,11 @@ build_kube_apiserver() {
       -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z" \
     k8s.io/kubernetes/cmd/kube-apiserver)
   mv -f "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+}
+
+build_flag_oracle() {
+  (cd "$HARNESS" && go build -trimpath -ldflags "-s -w" -o "$BIN/flag-oracle.tmp" ./cmd/flag-oracle)
+  mv -f "$BIN/flag-oracle.tmp" "$BIN/flag-oracle"
 }
 
 build_etcd_runner() {
@@ -112,6 +118,7 @@ build_kube_bench() {
 
 harness_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum")
 runner_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/etcd-runner/*.go)
+flag_oracle_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/flag-oracle/*.go)
 
 timings=()
 total0=$(now)
@@ -119,6 +126,7 @@ for w in "${wanted[@]}"; do
   case "$w" in
     kube-apiserver) step kube-apiserver "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_apiserver ;;
     etcd-runner)    step etcd-runner "go=$GO_VERSION src=$runner_hash" build_etcd_runner ;;
+    flag-oracle)    step flag-oracle "go=$GO_VERSION src=$flag_oracle_hash" build_flag_oracle ;;
     helm)           step helm "helm=$HELM_VERSION go=$GO_VERSION" build_helm ;;
     kube-bench)     step kube-bench "kube-bench=$KUBE_BENCH_VERSION go=$GO_VERSION" build_kube_bench ;;
   esac

@@ -223,6 +223,10 @@ def test_huge_flat_yaml_hits_a_limit(server: Server, survives: Any) -> None:
 def test_garbage_in_a_labelled_policy_configmap(server: Server, survives: Any) -> None:
     cm = policy_configmap("{{{ not: yaml", labels={"auditwarden.io/kind": "audit-policy"})
     message, _ = deny_reason(server, review(cm))
+    # A text that starts with "{" is JSON to kube-apiserver's decoder, so that is what is refused.
+    assert "cannot be analysed: couldn't get version/kind; json parse error" in message
+    cm = policy_configmap("rules: [[[ not: yaml", labels={"auditwarden.io/kind": "audit-policy"})
+    message, _ = deny_reason(server, review(cm))
     assert "cannot be analysed: invalid YAML" in message
 
 

@@ -1,6 +1,9 @@
 // Command auditwarden-oracle answers audit-policy questions with kube-apiserver's own code.
 //
-// It reads JSON objects, one per line, on stdin:
+// It reads JSON objects, one per line, on stdin.  A line {"yaml": "<text>"} is answered with
+// {"json": "<sigs.k8s.io/yaml.YAMLToJSON of the text>" or null, "error": "..."}; any other is
+// a policy question; {"shell": {"script", "env", "args"}} is answered by shell.go; any other is
+// a policy question:
 //
 //	{"policy": "<policy file text>", "requests": [ATTRS, ...], "validateOnly": false}
 //
@@ -27,6 +30,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/yaml"
 )
 
 type userJSON struct {
@@ -48,6 +52,10 @@ type attrsJSON struct {
 }
 
 type input struct {
+	// YAML, when set, asks for sigs.k8s.io/yaml.YAMLToJSON of its text instead of a policy.
+	YAML *string `json:"yaml"`
+	// Shell, when set, asks for the kube-apiserver arguments of a sh -c script (shell.go).
+	Shell        *shellInput `json:"shell"`
 	Policy       string      `json:"policy"`
 	Requests     []attrsJSON `json:"requests"`
 	ValidateOnly bool        `json:"validateOnly"`
@@ -63,6 +71,24 @@ type output struct {
 	Valid   bool     `json:"valid"`
 	Error   string   `json:"error"`
 	Results []result `json:"results"`
+	// Decoded is the loaded (internal) Policy marshalled with Go's field names.
+	Decoded json.RawMessage `json:"decoded,omitempty"`
+}
+
+type yamlOutput struct {
+	JSON  *string `json:"json"`
+	Error string  `json:"error"`
+}
+
+// toJSON is what every Kubernetes YAML reader does first: sigs.k8s.io/yaml (its go-yaml v2
+// fork) parses the first document and converts it to JSON.
+func toJSON(text string) yamlOutput {
+	j, err := yaml.YAMLToJSON([]byte(text))
+	if err != nil {
+		return yamlOutput{Error: err.Error()}
+	}
+	s := string(j)
+	return yamlOutput{JSON: &s}
 }
 
 func answer(in input) output {
@@ -71,6 +97,9 @@ func answer(in input) output {
 		return output{Valid: false, Error: err.Error(), Results: []result{}}
 	}
 	out := output{Valid: true, Results: []result{}}
+	if decoded, err := json.Marshal(p); err == nil {
+		out.Decoded = decoded
+	}
 	if in.ValidateOnly {
 		return out
 	}
@@ -121,6 +150,10 @@ func main() {
 			var in input
 			if jerr := json.Unmarshal(line, &in); jerr != nil {
 				_ = enc.Encode(map[string]string{"fatal": fmt.Sprintf("bad input line: %v", jerr)})
+			} else if in.Shell != nil {
+				_ = enc.Encode(shellAnswer(*in.Shell))
+			} else if in.YAML != nil {
+				_ = enc.Encode(toJSON(*in.YAML))
 			} else {
 				_ = enc.Encode(answer(in))
 			}

@@ -6,7 +6,11 @@ answers one JSON line per question:
 
     in:  {"policy": "<policy file text>", "requests": [ATTRS, ...], "validateOnly": false}
     out: {"valid": bool, "error": "<load error or empty>",
-          "results": [{"level": ..., "omitStages": [...sorted], "omitManagedFields": bool}, ...]}
+          "results": [{"level": ..., "omitStages": [...sorted], "omitManagedFields": bool}, ...],
+          "decoded": <the loaded Policy, Go field names> (when valid)}
+
+    in:  {"yaml": "<text>"}
+    out: {"json": "<sigs.k8s.io/yaml.YAMLToJSON of the text>" or null, "error": "..."}
 
 ATTRS has the shape of the ``request`` entries of tests/data/conformance/checker-conformance.yaml
 (missing keys are Go zero values: ``isResourceRequest`` defaults to false there).
@@ -48,24 +52,37 @@ class Oracle:
             bufsize=1,
         )
 
+    def to_json(self, text: str) -> dict[str, Any]:
+        """``sigs.k8s.io/yaml.YAMLToJSON(text)``: ``{"json": "<JSON text>" or None, "error": "..."}``."""
+        return self._ask({"yaml": text})
+
     def check(self, policy_text: str, requests: list[dict[str, Any]], validate_only: bool = False) -> dict[str, Any]:
         """Load ``policy_text`` with upstream's loader and evaluate each request; the parsed answer line."""
+        return self._ask({"policy": policy_text, "requests": requests, "validateOnly": validate_only})
+
+    def _ask(self, question: dict[str, Any]) -> dict[str, Any]:
+        return self.ask_many([question])[0]
+
+    def ask_many(self, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send a batch of question lines at once, then read the answers (one round trip)."""
         stdin, stdout = self._proc.stdin, self._proc.stdout
         if stdin is None or stdout is None or self._proc.poll() is not None:
             raise OracleError(f"auditwarden-oracle is not running (exit status {self._proc.returncode})")
-        line = json.dumps({"policy": policy_text, "requests": requests, "validateOnly": validate_only})
         try:
-            stdin.write(line + "\n")
+            stdin.write("".join(json.dumps(q) + "\n" for q in questions))
             stdin.flush()
         except BrokenPipeError as err:
             raise OracleError(f"auditwarden-oracle died (exit status {self._proc.poll()})") from err
-        reply = stdout.readline()
-        if not reply:
-            raise OracleError(f"auditwarden-oracle closed its output (exit status {self._proc.wait(timeout=10)})")
-        answer: dict[str, Any] = json.loads(reply)
-        if "fatal" in answer:
-            raise OracleError(f"auditwarden-oracle refused the input line: {answer['fatal']}")
-        return answer
+        answers = []
+        for _ in questions:
+            reply = stdout.readline()
+            if not reply:
+                raise OracleError(f"auditwarden-oracle closed its output (exit status {self._proc.wait(timeout=10)})")
+            answer: dict[str, Any] = json.loads(reply)
+            if "fatal" in answer:
+                raise OracleError(f"auditwarden-oracle refused the input line: {answer['fatal']}")
+            answers.append(answer)
+        return answers
 
     def close(self) -> None:
         if self._proc.stdin is not None and not self._proc.stdin.closed:

@@ -48,6 +48,7 @@ def check(
     """Judge audit policies and kube-apiserver configurations in PATHS."""
     from webhook.core import yamlsafe
     from webhook.core.analysis import DocumentResult
+    from webhook.core.documents import late_policy, looks_like_policy
     from webhook.core.findings import Finding
     from webhook.core.verdict import judge
     from webhook.core.versions import format_version
@@ -63,7 +64,7 @@ def check(
             report.unreadable.append(f"{path}: {exc.strerror}")
             continue
         try:
-            docs = yamlsafe.load_all(data)
+            docs = yamlsafe.load_file(data)
         except yamlsafe.DocumentError as exc:
             report.results.append(
                 DocumentResult(source=str(path), kind="unparseable", valid=False,
@@ -71,6 +72,14 @@ def check(
                                summary="The file cannot be parsed.")
             )  # fmt: skip
             continue
+        late = late_policy(docs)
+        if late is not None:  # kube-apiserver would read the first document only
+            report.results.append(
+                DocumentResult(str(path), "audit-policy", False,
+                               violations=[Finding("policy-not-first-document", late)],
+                               summary="kube-apiserver would refuse to start with this policy file.")
+            )  # fmt: skip
+            docs = [d for d in docs if not (isinstance(d, dict) and looks_like_policy(d))]
         present = [(i, d) for i, d in enumerate(docs, start=1) if d is not None]
         for i, doc in present:
             source = str(path) if len(present) == 1 else f"{path}:{i}"

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.core import pflag
+from webhook.core import goflags, pflag
 from webhook.core.findings import Code, Finding
 from webhook.core.versions import RETENTION_DEFAULTS, KubeVersion, format_version
 
@@ -63,13 +63,19 @@ class ApiserverConfig:
     errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
     notes: list[str] = field(default_factory=list)
     default_mounts: tuple[str, ...] = ()  # read-only dirs the source always mounts (kubeadm)
+    unknown: list[str] = field(default_factory=list)  # flags not in v1.37's flag set (pflag.parse)
+    # Flags a shell wrapper may set in a way that cannot be determined statically ("*": any).
+    uncertain: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ extraction: Pods
 
 
-def find_apiserver_container(pod: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]] | None:
-    """The kube-apiserver container of a Pod and its flags, or None."""
+def find_apiserver_container(
+    pod: Mapping[str, Any], notes: list[str] | None = None, uncertain: list[str] | None = None
+) -> tuple[Mapping[str, Any], list[str]] | None:
+    """The kube-apiserver container of a Pod and its flags, or None (``notes``: what a shell
+    wrapper left undetermined)."""
     spec = pod.get("spec")
     if not isinstance(spec, Mapping):
         return None
@@ -87,7 +93,8 @@ def find_apiserver_container(pod: Mapping[str, Any]) -> tuple[Mapping[str, Any],
         # With no command the image's entrypoint runs: only trust args as kube-apiserver
         # flags when the container is recognisably kube-apiserver.
         identified = labelled or c.get("name") == "kube-apiserver" or _is_apiserver_image(c.get("image"))
-        argv = pflag.apiserver_argv(command, args) if command or identified else None
+        shell_env: dict[str, str | None] = {**_value_from_names(c), **env}
+        argv = pflag.apiserver_argv(command, args, shell_env, notes, uncertain) if command or identified else None
         if argv is not None:
             return c, argv
         if labelled and (c.get("name") == "kube-apiserver" or fallback is None):
@@ -109,6 +116,15 @@ def _env(container: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(e, Mapping) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str):
             out[e["name"]] = expand(e["value"], out)
     return out
+
+
+def _value_from_names(container: Mapping[str, Any]) -> dict[str, str | None]:
+    """Env entries whose value comes from elsewhere (``valueFrom``): known to exist, value unknown."""
+    return {
+        e["name"]: None
+        for e in container.get("env") or []
+        if isinstance(e, Mapping) and isinstance(e.get("name"), str) and not isinstance(e.get("value"), str)
+    }
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -151,11 +167,14 @@ def _str_list(value: Any) -> list[str]:
 
 
 def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
-    found = find_apiserver_container(pod)
+    shell_notes: list[str] = []
+    uncertain: list[str] = []
+    found = find_apiserver_container(pod, shell_notes, uncertain)
     if found is None:
         return None
     container, argv = found
     parsed = pflag.parse(argv)
+    parsed.notes[:0] = shell_notes
     volumes: dict[str, str] = {}
     spec = pod.get("spec")
     for v in spec.get("volumes") or [] if isinstance(spec, Mapping) else []:
@@ -167,7 +186,8 @@ def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
             mounts.append(
                 Mount(volumes[str(m.get("name"))], str(m.get("mountPath", "")), m.get("readOnly") is True)
             )
-    return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes))
+    return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes),
+                           unknown=list(parsed.unknown), uncertain=uncertain)  # fmt: skip
 
 
 # --------------------------------------------------------------- extraction: kubeadm
@@ -221,7 +241,8 @@ def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
             mounts.append(
                 Mount(str(v.get("hostPath", "")), str(v.get("mountPath", "")), v.get("readOnly") is True)
             )
-    return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS)
+    return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS,
+                           unknown=list(parsed.unknown))  # fmt: skip
 
 
 def from_k3s_config(cfg: Mapping[str, Any]) -> ApiserverConfig:
@@ -229,7 +250,8 @@ def from_k3s_config(cfg: Mapping[str, Any]) -> ApiserverConfig:
     raw = cfg.get("kube-apiserver-arg")
     entries = [raw] if isinstance(raw, str) else [_scalar(e) for e in raw] if isinstance(raw, list) else []
     parsed = pflag.parse(["--" + e.lstrip("-") for e in entries])
-    return ApiserverConfig(dict(parsed.values), None, list(parsed.errors), list(parsed.notes))
+    return ApiserverConfig(dict(parsed.values), None, list(parsed.errors), list(parsed.notes),
+                           unknown=list(parsed.unknown))  # fmt: skip
 
 
 # kops ClusterSpec.kubeAPIServer field names (pkg/apis/kops/componentconfig.go) -> flags
@@ -304,6 +326,12 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
     f = cfg.flags
     for err in cfg.errors:
         v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
+    for err in cfg.unknown:
+        if version >= goflags.FLAGS_VERSION:
+            v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
+        else:  # the flag set is v1.37's: an older kube-apiserver may still have the flag
+            w.append(Finding("apiserver-flag-note", f"{err} in kube-apiserver {format_version(goflags.FLAGS_VERSION)}; "
+                             f"check that kube-apiserver {format_version(version)} has it"))  # fmt: skip
     for note in cfg.notes:
         w.append(Finding("apiserver-flag-note", note))
 
@@ -368,7 +396,21 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
                     )
                 )
     summary = _summary(policy_path, log_path, webhook, v)
+    if cfg.uncertain:
+        v, w = _demote_uncertain(v, w, cfg.uncertain)
     return FlagAnalysis(v, w, policy_path or None, summary)
+
+
+def _demote_uncertain(v: list[Finding], w: list[Finding], uncertain: list[str]) -> tuple[list[Finding], list[Finding]]:
+    """A violation about a flag the shell wrapper may set undeterminably is only a warning:
+    auditwarden neither refuses nor guesses on what it cannot know (issue 11)."""
+    keep: list[Finding] = []
+    for finding in v:
+        if "*" in uncertain or any(f"--{name}" in finding.message for name in uncertain):
+            w.append(Finding(finding.code, f"not determinable statically, so only a warning: {finding.message}"))
+        else:
+            keep.append(finding)
+    return keep, w
 
 
 def _summary(policy: str, log: str, webhook: str, violations: list[Finding]) -> str:
@@ -388,17 +430,13 @@ def _summary(policy: str, log: str, webhook: str, violations: list[Finding]) -> 
 def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: bool) -> list[Finding]:
     """Values kube-apiserver rejects at start-up (options/audit.go Validate + flag parsing)."""
     out: list[Finding] = []
+    table = goflags.flag_table()
     for name, value in f.items():
-        kind = pflag.AUDIT_FLAG_TYPES.get(name)
+        # Audit flags only: pflag.parse reports the other flags' bad values itself.
+        if not name.startswith("audit-") or name not in table:
+            continue
         try:
-            if kind == "int":
-                pflag.parse_go_int(value)
-            elif kind == "bool":
-                pflag.parse_go_bool(value)
-            elif kind == "duration":
-                pflag.check_go_duration(value)
-            elif kind == "float":
-                pflag.check_go_float(value)
+            goflags.check_value(table[name]["type"], value)
         except ValueError as exc:
             out.append(
                 Finding(
@@ -465,7 +503,7 @@ def _batch_and_truncate_errors(f: Mapping[str, str], backend: str) -> list[Findi
         if throttle:
             for name, fallback in ((f"{p}-batch-throttle-qps", d.qps), (f"{p}-batch-throttle-burst", float(d.burst))):
                 try:
-                    value = float(f[name].replace("_", "")) if name in f else fallback
+                    value = goflags.parse_float(f[name], 32) if name in f else fallback
                 except ValueError:
                     continue  # reported as an invalid value
                 if value <= 0:

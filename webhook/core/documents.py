@@ -24,6 +24,7 @@ from typing import Any, Literal
 from webhook.core import yamlsafe
 from webhook.core.apiserver import find_apiserver_container
 from webhook.core.findings import Finding
+from webhook.core.policy import PolicyError, decode_policy
 
 # Substrings that make a ConfigMap value worth parsing (the webhook's pre-check uses them too).
 MARKERS: tuple[str, ...] = ("audit.k8s.io", "ClusterConfiguration", "kube-apiserver")
@@ -68,11 +69,42 @@ def object_name(obj: Mapping[str, Any]) -> str:
 def looks_like_policy(obj: Mapping[str, Any]) -> bool:
     api = obj.get("apiVersion")
     if isinstance(api, str):
-        return api.startswith("audit.k8s.io/") or api == "audit.k8s.io"
+        # A Policy of the core group ("v1": no group) is no Kubernetes kind at all, so it can
+        # only be a mistyped audit policy, which kube-apiserver refuses ("no kind "Policy" is
+        # registered for version "v1""); Kyverno's kyverno.io/v1 Policy is another group.
+        return api.startswith("audit.k8s.io/") or api == "audit.k8s.io" or (
+            obj.get("kind") == "Policy" and "/" not in api
+        )
     if obj.get("kind") not in (None, "Policy"):
         return False
     rules = obj.get("rules")
     return isinstance(rules, list) and bool(rules) and all(isinstance(r, Mapping) and "level" in r for r in rules)
+
+
+def late_policy(docs: list[Any]) -> str | None:
+    """Why a file whose audit policy is not its first YAML document stops kube-apiserver.
+
+    kube-apiserver reads ``--audit-policy-file`` with ``sigs.k8s.io/yaml``, which decodes the
+    first document only (``yamlsafe.load_first``): a policy after an empty or other first
+    document is never read, and the first one is refused.  None when the first document is
+    the policy, or no document is.
+    """
+    first = docs[0] if docs else None
+    if isinstance(first, Mapping) and looks_like_policy(first):
+        return None
+    later = next((j for j, d in enumerate(docs[1:], start=2) if isinstance(d, Mapping) and looks_like_policy(d)), None)
+    if later is None:
+        return None
+    try:
+        decode_policy(first)
+        upstream = "it does not hold the policy"
+    except PolicyError as err:
+        upstream = str(err)
+    return (
+        f"the audit policy is YAML document {later}, but kube-apiserver reads only the first document of "
+        f"--audit-policy-file and refuses to start: {upstream}. Fix: remove the leading '---' or the "
+        "documents before the policy"
+    )
 
 
 def discover(obj: Any, key: str = "") -> Discovery:
@@ -199,17 +231,21 @@ def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
         if not forced and not any(marker in value for marker in MARKERS):
             continue
         try:
-            docs = yamlsafe.load_all(value)
+            docs = yamlsafe.load_file(value)
         except yamlsafe.DocumentError as exc:
             # Bounded-load refusals (aliases, depth, size) and broken YAML in content that
             # claims to be audit configuration are violations: auditwarden cannot vouch for it.
-            bounded = not str(exc).startswith("invalid YAML")
+            bounded = not str(exc).startswith(("invalid YAML", "couldn't get version/kind"))
             if forced or bounded or "audit.k8s.io" in value:
                 out.relevant = True
                 out.violations.append(
                     Finding("content-unparseable", f"{where} cannot be analysed: {exc}. Fix the YAML.")
                 )
             continue
+        late = late_policy(docs)
+        if late is not None:
+            out.relevant = True
+            out.violations.append(Finding("policy-not-first-document", f"{where}: {late}"))
         for j, doc in enumerate(docs):
             sub = f"{where}" if len(docs) == 1 else f"{where}[{j}]"
             _walk(doc, sub, out, depth=1)

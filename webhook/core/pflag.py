@@ -12,20 +12,23 @@ kube-apiserver uses cobra/pflag (``spf13/pflag`` ``flag.go``) with component-bas
 * the last occurrence of a repeated scalar flag wins;
 * ``--`` ends flag parsing; ``-x`` is a shorthand cluster (kube-apiserver has none that
   matter here, so ``-audit-log-path`` is an error);
-* integers are parsed with Go's ``strconv.ParseInt(s, 0, 64)``: ``030`` is octal 24,
-  ``0x1e`` is 30, ``1_0`` is 10.
+* every value is checked as its flag's type sets it (``webhook/core/goflags.py``): integers
+  with Go's ``strconv.ParseInt(s, 0, bits)`` (``030`` is octal 24, ``0x1e`` is 30, ``1_0``
+  is 10), float32 with ``ParseFloat(s, 32)`` (range, hex floats with a ``p`` exponent),
+  durations with ``time.ParseDuration`` (overflow included), booleans with ``ParseBool``,
+  slices as one CSV record, IPs with ``net.ParseIP``;
+* the flag set itself is kube-apiserver v1.37's, generated from its options code
+  (``webhook/data/kube-apiserver-flags-v1.37.json``): an unknown flag stops it.
 
-Only the semantics are reproduced; unknown non-audit flags are tolerated (auditwarden does
-not know every kube-apiserver flag), unknown ``--audit-*`` flags are reported because they
-are almost always typos that stop the apiserver.
+Proven against kube-apiserver's real FlagSet by tests/e2e/test_flag_differential.py.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from webhook.core import goflags, shellcmd
 
 # Audit flags of pkg/server/options/audit.go and their types.
 AUDIT_FLAG_TYPES: dict[str, str] = {
@@ -63,50 +66,6 @@ AUDIT_FLAG_TYPES: dict[str, str] = {
     "audit-webhook-version": "string",
 }
 
-# Boolean kube-apiserver flags (they never consume the next argument).  Any flag not listed
-# here and not an audit flag is assumed to take a value, as almost all of them do.
-_BOOL_FLAGS = frozenset(
-    {
-        "allow-privileged",
-        "anonymous-auth",
-        "enable-aggregator-routing",
-        "aggregator-reject-forwarding-redirect",
-        "enable-bootstrap-token-auth",
-        "enable-garbage-collector",
-        "enable-logs-handler",
-        "enable-priority-and-fairness",
-        "profiling",
-        "contention-profiling",
-        "debug-socket-path-enabled",
-        "service-account-lookup",
-        "shutdown-send-retry-after",
-        "service-account-extend-token-expiration",
-        "encryption-provider-config-automatic-reload",
-        "watch-cache",
-        "disable-http2-serving",
-        "permit-port-sharing",
-        "permit-address-sharing",
-        "emulation-forward-compatible",
-        "runtime-config-emulation-forward-compatible",
-        "logtostderr",
-        "alsologtostderr",
-        "add-dir-header",
-        "skip-headers",
-        "skip-log-headers",
-        "one-output",
-        "log-json-split-stream",
-        "log-text-split-stream",
-        "strict-transport-security-directives-enabled",
-        "help",
-        "version",
-    }
-) | frozenset(name for name, kind in AUDIT_FLAG_TYPES.items() if kind == "bool")
-
-_GO_BOOL = {
-    "1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-    "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False,
-}  # fmt: skip
-
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
 
 
@@ -118,6 +77,9 @@ class ParsedFlags:
     occurrences: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
     notes: list[str] = field(default_factory=list)
+    # Flags that are not in kube-apiserver v1.37's flag set (goflags.FLAGS_VERSION): refused by
+    # that version, possibly fine for an older one.
+    unknown: list[str] = field(default_factory=list)
 
 
 def normalize(name: str) -> str:
@@ -126,8 +88,17 @@ def normalize(name: str) -> str:
 
 
 def parse(args: Sequence[str]) -> ParsedFlags:
-    """Parse kube-apiserver's arguments (without the program name)."""
+    """Parse kube-apiserver's arguments (without the program name) as its pflag FlagSet does.
+
+    Every flag is looked up in kube-apiserver's real flag set (``goflags.flag_table``): an
+    unknown one is recorded in ``unknown`` (kube-apiserver refuses it: ``unknown flag:
+    --x``), a value its type cannot ``Set`` is an error worded as pflag's (``invalid argument
+    "yes" for "--profiling" flag: strconv.ParseBool: parsing "yes": invalid syntax``).
+    Unlike pflag, parsing goes on after an error, so that every problem is reported.
+    """
+    table = goflags.flag_table()
     out = ParsedFlags()
+    pending: dict[str, str] = {}
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -141,137 +112,148 @@ def parse(args: Sequence[str]) -> ParsedFlags:
             if not body or body.startswith("-") or body.startswith("="):
                 out.errors.append(f"bad flag syntax: {arg}")
                 continue
-            name, has_value, value = body.partition("=")
-            name = normalize(name)
-            # Flag names are case-sensitive: --Audit-Log-Path is no flag of kube-apiserver.
-            unknown_audit = name.lower().startswith("audit-") and name not in AUDIT_FLAG_TYPES
+            written, has_value, value = body.partition("=")
+            name = normalize(written)
+            info = table.get(name)
+            if info is None:
+                out.unknown.append(f"unknown flag: --{written}")
+                # Its value cannot be known; a following word that is not a flag is taken as
+                # one (nobody passes "--x" as the value of a string flag).
+                if not has_value and i < len(args) and not args[i].startswith("-"):
+                    i += 1
+                continue
             if not has_value:
-                known = name in AUDIT_FLAG_TYPES or name in _BOOL_FLAGS
-                if name in _BOOL_FLAGS:
-                    value = "true"
-                elif not known and (i >= len(args) or args[i].startswith("--")):
-                    # A flag auditwarden does not know, followed by another flag: a boolean
-                    # (nobody passes "--x" as the value of a string flag).
-                    value = "true"
+                if info["noOptDefault"]:
+                    value = info["noOptDefault"]
                 elif i < len(args):
                     value = args[i]
                     i += 1
                 else:
-                    out.errors.append(f"flag needs an argument: --{name}")
+                    out.errors.append(f"flag needs an argument: {arg}")
                     continue
-            if unknown_audit:
-                out.errors.append(f"unknown flag: --{name}")
-                continue
+            # The effective (last) value of an audit flag is judged by apiserver._value_errors
+            # (finding audit-flag-invalid); every other bad value, earlier audit ones included
+            # (pflag sets each occurrence), is an error here.
+            if name in pending:
+                out.errors.append(pending.pop(name))
+            try:
+                goflags.check_value(info["type"], value)
+            except ValueError as exc:
+                shown = f"-{info['shorthand']}, --{name}" if info["shorthand"] else f"--{name}"
+                message = f'invalid argument "{value}" for "{shown}" flag: {exc}'
+                if name.startswith("audit-"):
+                    pending[name] = message
+                else:
+                    out.errors.append(message)
+            if name in ("help", "version") and value not in ("false", "0", "f", "F", "FALSE", "False"):
+                out.errors.append(f"--{name}: kube-apiserver prints its {name} and exits instead of serving")
             out.values[name] = value
             out.occurrences[name] = out.occurrences.get(name, 0) + 1
         elif arg.startswith("-") and len(arg) > 1:
-            # A shorthand cluster; kube-apiserver's only shorthand is -v (klog verbosity,
-            # component-base logs/api/v1/options.go), which takes a value: "-v 2", "-v=2", "-v2".
-            if arg == "-v":
-                if i >= len(args):
-                    out.errors.append("flag needs an argument: 'v' in -v")
-                else:
+            # A shorthand cluster; kube-apiserver's shorthands are -v (klog verbosity, which
+            # takes a value: "-v 2", "-v=2", "-v2") and -h (help).
+            if arg.startswith("-v"):
+                if arg == "-v":
+                    if i >= len(args):
+                        out.errors.append("flag needs an argument: 'v' in -v")
+                        continue
+                    value = args[i]
                     i += 1
+                else:
+                    value = arg[3:] if arg.startswith("-v=") else arg[2:]
+                try:
+                    goflags.check_value("Level", value)
+                except ValueError as exc:
+                    out.errors.append(f'invalid argument "{value}" for "-v, --v" flag: {exc}')
                 continue
-            if re.fullmatch(r"-v=?[0-9]+", arg, re.ASCII):
+            if arg == "-h" or (arg.startswith("-h") and not arg.startswith("-h=")):
+                out.errors.append("-h: kube-apiserver prints its help and exits instead of serving")
                 continue
             out.errors.append(f"unknown shorthand flag: {arg[1]!r} in {arg} (long flags need two dashes)")
         else:
             positional.append(arg)
     stray = [p for p in positional if p]
     if stray:
-        out.errors.append(f'"kube-apiserver" does not take any arguments, got {stray[:3]}')
+        quoted = "[" + " ".join(f'"{p}"' for p in stray) + "]"
+        out.errors.append(f'"kube-apiserver" does not take any arguments, got {quoted}')
     for name, count in out.occurrences.items():
-        if count > 1:
+        if count > 1 and goflags.flag_table()[name]["type"] not in _ACCUMULATING:
             out.notes.append(f"--{name} is given {count} times; the last one ({out.values[name]!r}) wins")
     return out
 
 
+# pflag types whose repeated occurrences add up instead of replacing each other.
+_ACCUMULATING = frozenset({"stringSlice", "stringArray", "int32Slice", "stringToString", "mapStringString",
+                           "colonSeparatedMultimapStringString", "namedCertKey"})  # fmt: skip
+
+
 def parse_go_int(text: str) -> int:
     """``strconv.ParseInt(text, 0, 64)``; ValueError like Go's ``invalid syntax``/``out of range``."""
-    s = text
-    sign = 1
-    if s[:1] in "+-" and s:
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    base = 10
-    digits = s
-    prefixed = False
-    if len(s) >= 2 and s[0] == "0" and s[1] in "xXbBoO":
-        base = {"x": 16, "b": 2, "o": 8}[s[1].lower()]
-        digits = s[2:]
-        prefixed = True
-    elif len(s) >= 2 and s[0] == "0":
-        base = 8
-        digits = s[1:]
-        prefixed = True
-    if not re.fullmatch(r"[0-9a-zA-Z_]*", digits, re.ASCII):
-        raise ValueError(f'parsing "{text}": invalid syntax')  # Go accepts ASCII digits only
-    if prefixed and digits.startswith("_"):
-        digits = digits[1:]  # an underscore may separate the prefix and the first digit
-        if not digits:
-            raise ValueError(f'parsing "{text}": invalid syntax')
-    if not digits or digits.startswith("_") or digits.endswith("_") or "__" in digits:
-        raise ValueError(f'parsing "{text}": invalid syntax')
-    try:
-        value = sign * int(digits.replace("_", ""), base)
-    except ValueError:
-        raise ValueError(f'parsing "{text}": invalid syntax') from None
-    if not -(2**63) <= value < 2**63:
-        raise ValueError(f'parsing "{text}": value out of range')
-    return value
+    return goflags.parse_int(text, 64)
 
 
 def parse_go_bool(text: str) -> bool:
-    if text not in _GO_BOOL:
-        raise ValueError(f'parsing "{text}": invalid syntax')
-    return _GO_BOOL[text]
-
-
-_DURATION = re.compile(r"[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0", re.ASCII)
-# strconv.ParseFloat: decimal or hex floats, inf/nan, underscores between digits
-_FLOAT = re.compile(
-    r"[-+]?(([0-9](_?[0-9])*)?\.?[0-9]*([eE][-+]?[0-9]+)?|0[xX][0-9a-fA-F_.]+([pP][-+]?[0-9]+)?"
-    r"|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])",
-    re.ASCII,
-)
+    return goflags.parse_bool(text)
 
 
 def check_go_duration(text: str) -> None:
-    """time.ParseDuration's grammar."""
-    if not _DURATION.fullmatch(text):
-        raise ValueError(f'time: invalid duration "{text}"')
+    """time.ParseDuration, overflow included."""
+    goflags.parse_duration(text)
 
 
 def check_go_float(text: str) -> None:
-    if not text or not _FLOAT.fullmatch(text) or not any(c.isdigit() or c in "iInN" for c in text):
-        raise ValueError(f'parsing "{text}": invalid syntax')
+    """strconv.ParseFloat(text, 32): the audit QPS flags are float32."""
+    goflags.parse_float(text, 32)
 
 
-def apiserver_argv(command: Sequence[str], args: Sequence[str]) -> list[str] | None:
+def apiserver_argv(
+    command: Sequence[str],
+    args: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    notes: list[str] | None = None,
+    uncertain: list[str] | None = None,
+) -> list[str] | None:
     """The kube-apiserver arguments from a container's ``command`` + ``args``.
 
     Handles ``kube-apiserver ...``, a path to it, ``hyperkube kube-apiserver ...``, and a shell
-    wrapper (``sh -c "exec kube-apiserver ..."``, split with shlex as the shell would).  With
-    no command (image entrypoint) the ``args`` are taken as the flags.  None when the
+    wrapper (``sh -c "exec kube-apiserver ..."``), whose script is parsed as a shell parses it
+    (``webhook/core/shellcmd.py``) with ``env`` (literal values; None for ``valueFrom``) and the
+    words after the script as ``$0 $1 …``; what it cannot determine is added to ``notes``, and
+    the words holding it are left out of the result, the flag each names (or ``*``: any flag)
+    added to ``uncertain``.
+    With no command (image entrypoint) the ``args`` are taken as the flags.  None when the
     container does not run kube-apiserver.
     """
     argv = [*command, *args]
     if not command:
         return list(args) if any(a.startswith("--") for a in args) else None
-    found = _after_apiserver(argv)
-    if found is not None:
-        return found
     base = command[0].rsplit("/", 1)[-1]
+    first = 2 if base == "busybox" and argv[1:2] in (["sh"], ["ash"]) else 1
     if base in _SHELLS:
-        for j, token in enumerate(argv):
-            if token in ("-c", "-ec", "-ce", "-xc", "-cx", "-lc") and j + 1 < len(argv):
-                try:
-                    words = shlex.split(argv[j + 1], comments=True)
-                except ValueError:
+        for j, token in enumerate(argv[first:], start=first):
+            if not token.startswith("-") or token == "--":
+                break
+            if "c" in token[1:] and j + 1 < len(argv):
+                found = shellcmd.script_argv(argv[j + 1], env or {}, argv[j + 2 :])
+                if found.argv is None:
                     return None
-                return _after_apiserver(words)
-    return None
+                if notes is not None:
+                    notes += [
+                        f"the shell command line could not be determined without running it ({part}); "
+                        "auditwarden does not judge the flags that part may set" for part in found.unresolved
+                    ]
+                if uncertain is not None:
+                    uncertain += [_flag_named(found.argv[k]) for k in found.uncertain]
+                    if found.unresolved and not found.uncertain:  # a loop, eval, a syntax error
+                        uncertain.append("*")
+                return [w for k, w in enumerate(found.argv) if k not in set(found.uncertain)]
+    return _after_apiserver(argv)
+
+
+def _flag_named(word: str) -> str:
+    """The flag an undetermined word sets, when its name is written literally; else ``*``."""
+    name = word[2:].partition("=")[0] if word.startswith("--") else ""
+    return normalize(name) if name and "$" not in name and "`" not in name else "*"
 
 
 def _is_apiserver(word: str) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.core import yamlsafe
+from webhook.core import objectmeta, yamlsafe
 from webhook.core.jsontypes import json_type
 from webhook.core.versions import (
     GROUP_WILDCARD,
@@ -128,9 +128,9 @@ class _Decoder:
         self.unknown: list[str] = []
 
     def fatal(self, path: str, expected: str, value: Any) -> PolicyError:
-        return PolicyError(
-            [f"failed decoding: {path}: cannot unmarshal {json_type(value)} into {expected}"]
-        )
+        """encoding/json's UnmarshalTypeError text, with the element's own path after it."""
+        where = path or "the top level"
+        return PolicyError([f"failed decoding: json: {_type_error(path, expected, value)} (at {where})"])
 
     def obj(self, value: Any, path: str, known: frozenset[str]) -> Mapping[str, Any]:
         if value is None:
@@ -164,6 +164,28 @@ class _Decoder:
         return value
 
 
+# The Go struct that holds a field, by the field's parent in the JSON path (types.go).
+_GO_STRUCT = {"": "Policy", "rules": "PolicyRule", "resources": "GroupResources"}
+_GO_TYPE = {
+    "a string": "string", "an array of strings": "[]string", "a boolean": "bool",
+    "an array of PolicyRule": "[]v1.PolicyRule", "an array of GroupResources": "[]v1.GroupResources",
+    "an object": "struct", "ObjectMeta": "v1.ObjectMeta",
+}  # fmt: skip
+
+
+def _type_error(path: str, expected: str, value: Any) -> str:
+    """``json: cannot unmarshal bool into Go struct field PolicyRule.rules.namespaces of type string``."""
+    fields = [re.sub(r"\[\d+\]$", "", part) for part in path.split(".")] if path else []
+    go_type = _GO_TYPE.get(expected, expected)
+    if path.endswith("]"):  # an element of a list: the list's field, the element's type
+        go_type = go_type.removeprefix("[]")
+    if not fields:
+        return f"cannot unmarshal {json_type(value)} into Go value of type {go_type}"
+    parent = fields[-2] if len(fields) > 1 else ""
+    struct = _GO_STRUCT.get(parent, "Policy")
+    return f"cannot unmarshal {json_type(value)} into Go struct field {struct}.{'.'.join(fields)} of type {go_type}"
+
+
 _POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
 _RULE_FIELDS = frozenset(
     {
@@ -179,7 +201,6 @@ _RULE_FIELDS = frozenset(
     }
 )
 _GR_FIELDS = frozenset({"group", "resources", "resourceNames"})
-_META_STRING_FIELDS = ("name", "namespace", "generateName", "uid", "resourceVersion")
 
 
 def _decode_rule(d: _Decoder, raw: Any, path: str) -> PolicyRule:
@@ -213,20 +234,34 @@ def _decode_rule(d: _Decoder, raw: Any, path: str) -> PolicyRule:
 
 
 def _check_metadata(d: _Decoder, raw: Any) -> None:
+    """``metav1.ObjectMeta``'s JSON types: a wrong one is a fatal decoding error upstream too."""
     if raw is None:
         return
     if not isinstance(raw, Mapping):
         raise d.fatal("metadata", "ObjectMeta", raw)
-    for key in _META_STRING_FIELDS:
-        d.string(raw.get(key), f"metadata.{key}")
-    for key in ("labels", "annotations"):
-        sub = raw.get(key)
-        if sub is None:
+    _check_fields(d, raw, objectmeta.OBJECT_META, "metadata")
+
+
+def _check_fields(d: _Decoder, raw: Mapping[str, Any], fields: Mapping[str, Any], path: str) -> None:
+    for key, kind in fields.items():
+        value = raw.get(key)
+        if value is None:
             continue
-        if not isinstance(sub, Mapping):
-            raise d.fatal(f"metadata.{key}", "map[string]string", sub)
-        for k, v in sub.items():
-            d.string(v, f"metadata.{key}.{k}")
+        where = f"{path}.{key}"
+        if isinstance(kind, Mapping):  # a nested struct, or a list of them
+            items = value if isinstance(value, list) else None
+            if items is None:
+                raise d.fatal(where, f"[]{key}", value)
+            for i, item in enumerate(items):
+                if item is None:
+                    continue
+                if not isinstance(item, Mapping):
+                    raise d.fatal(f"{where}[{i}]", "an object", item)
+                _check_fields(d, item, kind, f"{where}[{i}]")
+            continue
+        problem = objectmeta.check(kind, value)
+        if problem is not None:
+            raise PolicyError([f"failed decoding: {where}: {problem}"])
 
 
 def _check_type(obj: Mapping[str, Any], version: KubeVersion) -> list[str]:
@@ -317,12 +352,15 @@ def decode_policy(obj: Any, version: KubeVersion = NEWEST, *, require_rules: boo
 
 
 def load_policy(text: str | bytes, version: KubeVersion = NEWEST) -> Policy:
-    """Load a policy *file*: like kube-apiserver, only its first YAML document counts."""
+    """Load a policy *file* as kube-apiserver does (``yamlsafe.decode_like_apiserver``).
+
+    A text starting with ``{`` is JSON only; otherwise only its first YAML document counts.
+    """
     try:
-        docs = yamlsafe.load_all(text)
+        doc = yamlsafe.decode_like_apiserver(text)
     except yamlsafe.DocumentError as exc:
         raise PolicyError([f"failed decoding: {exc}"]) from None
-    return decode_policy(docs[0] if docs else None, version)
+    return decode_policy(doc, version)
 
 
 # ------------------------------------------------------------------------- validation
