@@ -60,14 +60,30 @@ def _check_bind(bind: str) -> str:
     show_default=True,
     help="gunicorn worker processes (more than 1 switches metrics to prometheus multiprocess mode).",
 )
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Threads per worker.")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(16, 100_000),
+    default=1000,
+    show_default=True,
+    help="Open connections per worker; more are refused at once (TCP reset) and counted.",
+)
+@click.option(
+    "--max-connections-per-peer",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="Open connections per worker from one client address; more are refused the same way.",
+)
+@click.option("--threads", type=int, default=None, hidden=True, help="Ignored (the gthread worker's setting).")
 def serve(
     bind: str,
     tls_cert: str | None,
     tls_key: str | None,
     config_path: str | None,
     workers: int,
-    threads: int,
+    max_connections: int,
+    max_connections_per_peer: int,
+    threads: int | None,
 ) -> None:
     """Run the admission webhook (POST /validate; GET /healthz, /readyz, /metrics) over HTTPS."""
     from webhook.service.config import ConfigError, build_context, load_config
@@ -99,23 +115,30 @@ def serve(
     if workers > 1:
         _multiprocess_metrics_dir()
 
+    if threads is not None:
+        click.echo("auditwarden serve: warning: --threads is ignored: the worker serves every connection in a "
+                   "greenlet and judges in its own threads", err=True)  # fmt: skip
+
     from webhook.service.logs import logconfig_dict
     from webhook.service.server import WebhookServer
+    from webhook.service.worker import ConnectionLimits
+
+    limits = ConnectionLimits(max_connections=max_connections, max_connections_per_peer=max_connections_per_peer)
 
     access_log = os.environ.get("AUDITWARDEN_ACCESS_LOG") == "1"
     options: dict[str, Any] = {
         "bind": [bind],
         "workers": workers,
-        "threads": threads,
+        "worker_connections": max_connections,
         "certfile": tls_cert,
         "keyfile": tls_key,
         "loglevel": config.log_level,
         "logconfig_dict": logconfig_dict(config.log_level, access_log=access_log),
     }
-    start = {"msg": "starting auditwarden", "bind": bind, "workers": workers, "threads": threads,
+    start = {"msg": "starting auditwarden", "bind": bind, "workers": workers, **limits.describe(),
              "certificate": tls_cert, **config.describe()}  # fmt: skip
     click.echo(json.dumps(start), err=True)
-    WebhookServer(config, options).run()
+    WebhookServer(config, options, limits).run()
 
 
 def _dev_certs(bind: str) -> tuple[str, str]:

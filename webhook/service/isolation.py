@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -89,6 +89,10 @@ def _child(conn: Connection, job: _Job, memory_limit: int, cpu_seconds: int) -> 
         conn.close()
 
 
+def _call(fn: Callable[[], Verdict]) -> Verdict:
+    return fn()
+
+
 class Analyzer:
     """Calls :func:`judge` inline for small requests and in a bounded child process for large ones."""
 
@@ -106,6 +110,10 @@ class Analyzer:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._mp: Any = None
         self._mp_lock = threading.Lock()
+        #: How an inline verdict is run: called here by default; the serving worker
+        #: (:meth:`webhook.service.worker.WebhookWorker.judge_offloaded`) runs it in a native
+        #: thread so that its event loop keeps serving other connections meanwhile.
+        self.run_inline: Callable[[Callable[[], Verdict]], Verdict] = _call
 
     def _context(self) -> Any:
         with self._mp_lock:
@@ -130,8 +138,8 @@ class Analyzer:
     ) -> Verdict:
         """The verdict, or :class:`AnalysisFailed`.  ``deadline`` is a ``time.monotonic()`` value."""
         if size <= self.isolate_above_bytes:
-            return judge(new, old, operation=operation, mode=mode, context=context,
-                         exempted_by=exempted_by, source=source)  # fmt: skip
+            return self.run_inline(lambda: judge(new, old, operation=operation, mode=mode, context=context,
+                                                 exempted_by=exempted_by, source=source))  # fmt: skip
         job = _Job(new, old, operation, mode, context, exempted_by, source)
         return self.isolated(job, deadline)
 
