@@ -98,6 +98,7 @@ def attacks(ns: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         server = start(shlex.split(ns.args), Path(tmp) / "server")
+        pinned = atk.split_cpus(server.proc.pid)
         host, port, ca = "127.0.0.1", server.port, server.ca
         try:
             measure(server, 1.0, fresh=False)  # warm-up
@@ -125,7 +126,7 @@ def attacks(ns: argparse.Namespace) -> None:
                     fresh = measure(server, seconds / 2, fresh=True)
                     if attack is not None:
                         attack.stop()
-                rows.append({"name": name, "keep": keep, "fresh": fresh, "peak": mem.peak,
+                rows.append({"name": name, "keep": keep, "fresh": fresh, "peak": mem.peak, "cpu": mem.cpu_share,
                              "reopened": getattr(attack, "reopened", None), "failed": getattr(attack, "failed", None),
                              "handshakes": getattr(attack, "handshakes", None)})  # fmt: skip
                 time.sleep(1.0)
@@ -134,11 +135,12 @@ def attacks(ns: argparse.Namespace) -> None:
     base_keep, base_fresh = rows[0]["keep"], rows[0]["fresh"]
     print(f"Legitimate client: audit-policy ConfigMap AdmissionReviews, {seconds / 2:.0f} s over one keep-alive "
           f"connection then {seconds / 2:.0f} s with a new TLS connection per request; 5 s budget each. "
-          f"Server: `auditwarden serve {ns.args}`.")  # fmt: skip
+          f"Server: `auditwarden serve {ns.args}`"
+          + (", pinned to one CPU, clients and attackers to the other." if pinned else "."))  # fmt: skip
     print()
     print("| attack | keep-alive: requests | p50 ms | p99 ms | p99 vs no attack | new conn.: requests | p50 ms | "
-          "p99 ms | p99 vs no attack | worst ms | failed | peak RSS MiB | attacker conns closed by server |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "p99 ms | p99 vs no attack | worst ms | failed | server CPU | peak RSS MiB | attackers cut off |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         k, f = r["keep"], r["fresh"]
         worst = max(k.worst, f.worst)
@@ -146,7 +148,8 @@ def attacks(ns: argparse.Namespace) -> None:
             f"{r['handshakes']} handshakes" if r["handshakes"] is not None else "")
         print(f"| {r['name']} | {k.count} | {k.p50 * 1e3:.1f} | {k.p99 * 1e3:.1f} | {k.p99 / base_keep.p99:.2f}x "
               f"| {f.count} | {f.p50 * 1e3:.1f} | {f.p99 * 1e3:.1f} | {f.p99 / base_fresh.p99:.2f}x | "
-              f"{worst * 1e3:.0f} | {len(k.failures) + len(f.failures)} | {r['peak'] / 2**20:.0f} | {extra} |")
+              f"{worst * 1e3:.0f} | {len(k.failures) + len(f.failures)} | {r['cpu']:.0%} | {r['peak'] / 2**20:.0f} | "
+              f"{extra} |")
     for r in rows:
         for failure in (r["keep"].failures + r["fresh"].failures)[:3]:
             print(f"- {r['name']}: {failure}")
@@ -160,6 +163,7 @@ def kill_worker(ns: argparse.Namespace) -> None:
         server = start(["--workers", "2", *shlex.split(ns.args)], Path(tmp) / "server")
         try:
             before = server.wait_for_workers(2)
+            atk.split_cpus(server.proc.pid)
             keep = atk.LegitimateClient("127.0.0.1", server.port, review_body, ca=server.ca, check=allowed,
                                         pause=0.005).start(ns.seconds)  # fmt: skip
             fresh = atk.LegitimateClient("127.0.0.1", server.port, review_body, ca=server.ca, fresh=True,

@@ -1,7 +1,8 @@
 """Hostile and legitimate clients of the webhook, for the attack tests and ``bench/attack.py``.
 
-Everything here targets one loopback address and port, runs in daemon threads, and stops by
-itself: every attack has a fixed connection count and every loop a deadline.  The attackers
+Everything here targets one loopback address and port and stops by itself: every attack has a
+fixed connection count and every loop a deadline.  Each attack runs in a child process of its
+own, so its work never competes with the legitimate client for the measuring process's GIL.  The attackers
 connect from a second loopback address (``127.0.0.2`` by default; all of 127.0.0.0/8 is this
 host on Linux) so that the server sees them as a different peer from the legitimate client,
 as a hostile pod is a different peer from kube-apiserver.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import multiprocessing
 import os
 import resource
 import selectors
@@ -39,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 ATTACKER_ADDRESS = "127.0.0.2"
 #: The first bytes of a TLS 1.2/1.3 ClientHello record: a handshake record header that announces
@@ -77,23 +80,91 @@ def _connect(host: str, port: int, source: str, timeout: float) -> socket.socket
 # ----------------------------------------------------------------------------- attackers
 
 
-class Attack:
-    """N connections held by one thread; subclasses say how a connection starts and what it drips."""
+_MP = multiprocessing.get_context("fork")
+
+
+class _Hostile:
+    """An attacker that runs in a child process of its own (so that its work never competes with the
+    legitimate client for this process's GIL), with counters shared through the fork."""
 
     name = "attack"
+    COUNTERS: tuple[str, ...] = ()
+
+    def __init__(self, duration: float) -> None:
+        self.duration = duration
+        self._counts = {c: _MP.Value("q", 0) for c in self.COUNTERS}
+        self._stop = _MP.Event()
+        self._proc: Any = None
+
+    def __getattr__(self, name: str) -> int:
+        counts = self.__dict__.get("_counts", {})
+        if name in counts:
+            return int(counts[name].value)
+        raise AttributeError(name)
+
+    def count(self, name: str, k: int = 1) -> None:
+        value = self._counts[name]
+        with value.get_lock():
+            value.value += k
+
+    def body(self) -> None:  # runs in the child
+        raise NotImplementedError
+
+    def _main(self) -> None:
+        # The legitimate client shares the clients' CPU here; in a cluster it does not share a CPU
+        # with a hostile pod, so the attacker yields that CPU to it (and takes all that is left).
+        with contextlib.suppress(OSError):
+            os.nice(19)
+        try:
+            self.body()
+        finally:
+            os._exit(0)
+
+    def start(self) -> Any:
+        self._proc = _MP.Process(target=self._main, name=self.name, daemon=True)
+        self._proc.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._proc is not None:
+            self._proc.join(15)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def in_place(self) -> bool:
+        raise NotImplementedError
+
+    def ready(self, timeout: float = 30.0) -> bool:
+        """Wait until the attack is in place (most connections open, or the flood running)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.in_place():
+                return True
+            time.sleep(0.05)
+        return False
+
+
+class Attack(_Hostile):
+    """N connections held by one child process; subclasses say how a connection starts and what it drips."""
+
+    COUNTERS = ("opened", "reopened", "failed", "sent")
 
     def __init__(self, host: str, port: int, n: int, *, ca: str, source: str = ATTACKER_ADDRESS,
                  duration: float = 30.0) -> None:  # fmt: skip
+        super().__init__(duration)
         self.host, self.port, self.n, self.ca, self.source = host, port, n, ca, source
-        self.duration = duration
         self.ctx = client_context(ca)
-        self.opened = 0
-        self.reopened = 0
-        self.failed = 0  # connection attempts the server refused or did not complete
-        self.sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._socks: list[socket.socket | None] = []
+
+    def in_place(self) -> bool:
+        return self.opened >= self.n * 0.9
 
     # -- what a connection does
     def open_one(self) -> socket.socket:
@@ -110,66 +181,39 @@ class Attack:
         finally:
             sock.setblocking(True)
 
-    # -- life cycle
-    def start(self) -> Attack:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        for s in self._socks:
-            if s is not None:
-                with contextlib.suppress(OSError):
-                    s.close()
-
-    def __enter__(self) -> Attack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def ready(self, fraction: float = 0.9, timeout: float = 30.0) -> bool:
-        """Wait until most connections are open (the attack is in place)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.opened >= self.n * fraction:
-                return True
-            time.sleep(0.05)
-        return False
-
-    def _open_slot(self, i: int, reopen: bool) -> None:
+    def _open_slot(self, socks: list[socket.socket | None], i: int, reopen: bool) -> None:
         try:
-            self._socks[i] = self.open_one()
-            self.opened += 1
-            self.reopened += reopen
+            socks[i] = self.open_one()
+            self.count("opened")
+            if reopen:
+                self.count("reopened")
         except (OSError, ssl.SSLError):
-            self._socks[i] = None
-            self.failed += 1
+            socks[i] = None
+            self.count("failed")
 
-    def _run(self) -> None:
+    def body(self) -> None:
         deadline = time.monotonic() + self.duration
-        self._socks = [None] * self.n
+        socks: list[socket.socket | None] = [None] * self.n
         for i in range(self.n):
             if self._stop.is_set() or time.monotonic() > deadline:
                 return
-            self._open_slot(i, reopen=False)
+            self._open_slot(socks, i, reopen=False)
         second = 0
         while not self._stop.is_set() and time.monotonic() < deadline:
             tick = time.monotonic()
             second += 1
-            for i, s in enumerate(self._socks):
+            for i, s in enumerate(socks):
                 if self._stop.is_set():
                     return
                 if s is None:
-                    self._open_slot(i, reopen=True)
+                    self._open_slot(socks, i, reopen=True)
                     continue
                 try:
                     self.drip(s, second)
                 except (OSError, ssl.SSLError):
                     with contextlib.suppress(OSError):
                         s.close()
-                    self._open_slot(i, reopen=True)
+                    self._open_slot(socks, i, reopen=True)
             self._stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
 
 
@@ -208,7 +252,7 @@ class SlowHeaders(_TLSAttack):
 
     def drip(self, sock: socket.socket, second: int) -> None:
         sock.sendall(self.HEAD[second % len(self.HEAD) : second % len(self.HEAD) + 1])
-        self.sent += 1
+        self.count("sent")
 
 
 class SlowBodies(_TLSAttack):
@@ -225,97 +269,77 @@ class SlowBodies(_TLSAttack):
 
     def drip(self, sock: socket.socket, second: int) -> None:
         sock.sendall(b" ")
-        self.sent += 1
+        self.count("sent")
 
 
-class HandshakeFlood:
+class HandshakeFlood(_Hostile):
     """``threads`` clients that open a TLS connection, complete the handshake, and drop it, in a loop."""
 
     name = "TLS connection flood"
+    COUNTERS = ("handshakes", "failed")
 
     def __init__(self, host: str, port: int, *, ca: str, threads: int = 4, source: str = ATTACKER_ADDRESS,
                  duration: float = 30.0) -> None:  # fmt: skip
-        self.host, self.port, self.source, self.duration = host, port, source, duration
-        self.ctx = client_context(ca)
-        self.handshakes = 0
-        self.failed = 0
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-        self.n = threads
+        super().__init__(duration)
+        self.host, self.port, self.source, self.n = host, port, source, threads
+        self.ca = ca
 
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.duration
+    def in_place(self) -> bool:
+        return self.handshakes >= 20
+
+    def _loop(self, ctx: ssl.SSLContext, deadline: float) -> None:
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 raw = _connect(self.host, self.port, self.source, 3.0)
-                with self.ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
-                    self.handshakes += 1
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                    self.count("handshakes")
             except (OSError, ssl.SSLError):
-                self.failed += 1
+                self.count("failed")
                 self._stop.wait(0.01)
 
-    def start(self) -> HandshakeFlood:
-        for t in self._threads:
+    def body(self) -> None:
+        ctx = client_context(self.ca)
+        deadline = time.monotonic() + self.duration
+        threads = [threading.Thread(target=self._loop, args=(ctx, deadline), daemon=True) for _ in range(self.n)]
+        for t in threads:
             t.start()
-        return self
-
-    def ready(self, fraction: float = 0.9, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.handshakes < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.handshakes >= 20
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(10)
-
-    def __enter__(self) -> HandshakeFlood:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        for t in threads:
+            t.join(self.duration + 10)
 
 
-class KeepAliveBurst:
+class KeepAliveBurst(_Hostile):
     """``clients`` keep-alive connections that each send one AdmissionReview at the same moment, every
     ``interval`` seconds — kube-apiserver's pattern under a burst of writes (one connection per
     concurrent request, kept alive between bursts)."""
 
     name = "64 keep-alive clients in bursts"
+    COUNTERS = ("ok", "errors")
 
     def __init__(self, host: str, port: int, body: bytes, *, ca: str, clients: int = 64, interval: float = 0.5,
                  duration: float = 30.0) -> None:  # fmt: skip
-        self.host, self.port, self.body, self.ca = host, port, body, ca
-        self.clients, self.interval, self.duration = clients, interval, duration
-        self.n = clients
-        self.ctx = client_context(ca)
-        self.ok = 0
-        self.errors = 0
-        self._stop = threading.Event()
-        self._barrier = threading.Barrier(clients)
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        super().__init__(duration)
+        self.host, self.port, self.body_bytes, self.ca = host, port, body, ca
+        self.clients, self.interval, self.n = clients, interval, clients
 
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.duration
+    def in_place(self) -> bool:
+        return self.ok >= self.clients
+
+    def _client(self, ctx: ssl.SSLContext, barrier: threading.Barrier, deadline: float) -> None:
         conn: http.client.HTTPSConnection | None = None
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                self._barrier.wait(timeout=5)
+                barrier.wait(timeout=10)
             except threading.BrokenBarrierError:
-                return
+                break
             try:
                 if conn is None:
-                    conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=5)
-                conn.request("POST", "/validate", body=self.body, headers={"Content-Type": "application/json"})
+                    conn = http.client.HTTPSConnection(self.host, self.port, context=ctx, timeout=5)
+                conn.request("POST", "/validate", body=self.body_bytes, headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 resp.read()
-                if resp.status == 200:
-                    self.ok += 1
-                else:
-                    self.errors += 1
+                self.count("ok" if resp.status == 200 else "errors")
             except (OSError, http.client.HTTPException):
-                self.errors += 1
+                self.count("errors")
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -323,28 +347,18 @@ class KeepAliveBurst:
         if conn is not None:
             conn.close()
 
-    def start(self) -> KeepAliveBurst:
-        for t in self._threads:
+    def body(self) -> None:
+        ctx = client_context(self.ca)
+        deadline = time.monotonic() + self.duration
+        barrier = threading.Barrier(self.clients)
+        threads = [threading.Thread(target=self._client, args=(ctx, barrier, deadline), daemon=True)
+                   for _ in range(self.clients)]  # fmt: skip
+        for t in threads:
             t.start()
-        return self
-
-    def ready(self, fraction: float = 0.9, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.ok < self.clients and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.ok >= self.clients
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._barrier.abort()
-        for t in self._threads:
+        self._stop.wait(self.duration)
+        barrier.abort()
+        for t in threads:
             t.join(10)
-
-    def __enter__(self) -> KeepAliveBurst:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # ------------------------------------------------------------------------- legitimate client
@@ -464,6 +478,28 @@ class LegitimateClient:
         return self.join()
 
 
+# ------------------------------------------------------------------------------- CPU pinning
+
+
+def split_cpus(server_pid: int) -> bool:
+    """Pin the server (every thread of the process tree) to the first CPU and this thread to the others.
+
+    On a 2-CPU machine the attackers' own CPU would otherwise come out of the server's, which
+    in a cluster it does not (a hostile pod burns its own node's CPU).  Processes and threads
+    started later inherit the mask of their parent.  False (and nothing pinned) with one CPU.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return False
+    for pid in [server_pid, *_descendants(server_pid)]:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), {cpus[0]})
+    os.sched_setaffinity(0, set(cpus[1:]))
+    return True
+
+
 # ----------------------------------------------------------------------------------- memory
 
 
@@ -485,12 +521,25 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants so far (Linux /proc), in seconds."""
+    total = 0
+    for p in [pid, *_descendants(pid)]:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class PeakMemory:
     """Samples :func:`tree_rss_bytes` every ``interval`` seconds in a thread; ``peak`` is the largest seen."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval = pid, interval
         self.peak = tree_rss_bytes(pid)
+        self.cpu = 0.0  # CPU seconds the tree used between __enter__ and __exit__
+        self.wall = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -499,12 +548,20 @@ class PeakMemory:
             self.peak = max(self.peak, tree_rss_bytes(self.pid))
 
     def __enter__(self) -> PeakMemory:
+        self._cpu0, self._wall0 = tree_cpu_seconds(self.pid), time.monotonic()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+        self.cpu = tree_cpu_seconds(self.pid) - self._cpu0
+        self.wall = time.monotonic() - self._wall0
+
+    @property
+    def cpu_share(self) -> float:
+        """The tree's CPU use as a fraction of one CPU over the sampled time."""
+        return self.cpu / self.wall if self.wall else 0.0
 
 
 def wait_selectable(sock: socket.socket, timeout: float) -> bool:

@@ -74,6 +74,30 @@ def _check_bind(bind: str) -> str:
     show_default=True,
     help="Open connections per worker from one client address; more are refused the same way.",
 )
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(0.1, 60),
+    default=3.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A new connection must complete its TLS handshake within this, or it is closed.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.1, 60),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request's line and headers must arrive within this (also the keep-alive idle time).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.1, 60),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request's body must arrive within this, or the answer is 408 and the connection is closed.",
+)
 @click.option("--threads", type=int, default=None, hidden=True, help="Ignored (the gthread worker's setting).")
 def serve(
     bind: str,
@@ -83,6 +107,9 @@ def serve(
     workers: int,
     max_connections: int,
     max_connections_per_peer: int,
+    handshake_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
     threads: int | None,
 ) -> None:
     """Run the admission webhook (POST /validate; GET /healthz, /readyz, /metrics) over HTTPS."""
@@ -123,7 +150,9 @@ def serve(
     from webhook.service.server import WebhookServer
     from webhook.service.worker import ConnectionLimits
 
-    limits = ConnectionLimits(max_connections=max_connections, max_connections_per_peer=max_connections_per_peer)
+    limits = ConnectionLimits(max_connections=max_connections, max_connections_per_peer=max_connections_per_peer,
+                              handshake_timeout=handshake_timeout, header_timeout=header_timeout,
+                              body_timeout=body_timeout)  # fmt: skip
 
     access_log = os.environ.get("AUDITWARDEN_ACCESS_LOG") == "1"
     options: dict[str, Any] = {

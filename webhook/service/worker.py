@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
+from gevent.socket import wait_read
 from gevent.threadpool import ThreadPool
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.ggevent import GeventWorker
@@ -175,23 +176,24 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
                 del self.per_peer[peer]
 
     def _handshake(self, client: Any) -> Any:
-        try:
-            tls = gunicorn_sock.ssl_context(self.cfg).wrap_socket(
-                client, server_side=True, do_handshake_on_connect=False,
-                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
-            )  # fmt: skip
-        except Exception:  # no usable certificate right now (reported by /readyz and the log)
-            _close(client)
-            return None
+        """The TLS socket once the handshake is done, or None (closed) when it did not finish in time."""
+        tls = None
         with gevent.Timeout(self.limits.handshake_timeout, False):
             try:
+                # Nothing is set up for a connection until its ClientHello arrives: a silent one
+                # costs a greenlet and a timer only.
+                wait_read(client.fileno())
+                tls = gunicorn_sock.ssl_context(self.cfg).wrap_socket(
+                    client, server_side=True, do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+                )  # fmt: skip
                 tls.do_handshake()
                 return tls
-            except OSError:  # a client that gave up, a protocol error: nothing to answer
-                _close(tls)
+            except Exception:  # a client that gave up, a protocol error, no usable certificate (see /readyz)
+                _close(tls if tls is not None else client)
                 return None
         metrics.CONNECTIONS_DROPPED.labels("handshake-timeout").inc()
-        _close(tls)
+        _close(tls if tls is not None else client)
         return None
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
