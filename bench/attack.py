@@ -53,6 +53,14 @@ def start(args: list[str], workdir: Path) -> Server:
     return Server(workdir, {"mode": "enforce"}, args=args)
 
 
+def use_server_repo(repo: str | None) -> None:
+    """Serve another checkout's code (e.g. the previous stack), run with that checkout's Python."""
+    if repo:
+        from tests.integration import conftest
+
+        conftest.REPO = Path(repo).resolve()
+
+
 def curl_time(server: Server, max_time: float) -> str:
     started = time.monotonic()
     proc = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(max_time),
@@ -113,8 +121,10 @@ def attacks(ns: argparse.Namespace) -> None:
                                                                                    duration=seconds + 60)),
                 ("flood of new TLS connections (4 threads)", lambda: atk.HandshakeFlood(host, port, ca=ca,
                                                                                         duration=seconds + 60)),
-                ("64 keep-alive clients, bursts every 0.5 s", lambda: atk.KeepAliveBurst(
+                ("64 keep-alive clients opened in a burst, each sending every 0.5 s", lambda: atk.KeepAliveBurst(
                     host, port, review_body(0), ca=ca, duration=seconds + 60)),
+                ("64 keep-alive clients, all 64 at the same instant every 0.5 s", lambda: atk.KeepAliveBurst(
+                    host, port, review_body(0), ca=ca, synchronized=True, duration=seconds + 60)),
             ]  # fmt: skip
             for name, make in scenarios:
                 attack = make() if make else None
@@ -122,6 +132,7 @@ def attacks(ns: argparse.Namespace) -> None:
                     if attack is not None:
                         attack.start()
                         attack.ready(timeout=15)
+                        time.sleep(0.5)  # past the ramp: the attack's steady state
                     keep = measure(server, seconds / 2, fresh=False)
                     fresh = measure(server, seconds / 2, fresh=True)
                     if attack is not None:
@@ -204,7 +215,10 @@ def main() -> None:
     a.add_argument("--seconds", type=float, default=10.0, help="legitimate client time per attack")
     a.add_argument("--args", default="")
     a.add_argument("--no-kill", dest="kill", action="store_false")
+    for p in (t, a):
+        p.add_argument("--server-repo", help="serve this checkout's code instead (run with its .venv's python)")
     ns = parser.parse_args()
+    use_server_repo(ns.server_repo)
     table(ns) if ns.what == "table" else attacks(ns)
 
 

@@ -32,6 +32,7 @@ import contextlib
 import http.client
 import multiprocessing
 import os
+import random
 import resource
 import selectors
 import socket
@@ -164,7 +165,8 @@ class Attack(_Hostile):
         self.ctx = client_context(ca)
 
     def in_place(self) -> bool:
-        return self.opened >= self.n * 0.9
+        """Every connection was attempted once (and most of them are open)."""
+        return self.opened + self.failed >= self.n and self.opened >= self.n * 0.9
 
     # -- what a connection does
     def open_one(self) -> socket.socket:
@@ -308,29 +310,32 @@ class HandshakeFlood(_Hostile):
 
 
 class KeepAliveBurst(_Hostile):
-    """``clients`` keep-alive connections that each send one AdmissionReview at the same moment, every
-    ``interval`` seconds — kube-apiserver's pattern under a burst of writes (one connection per
-    concurrent request, kept alive between bursts)."""
+    """``clients`` keep-alive connections opened by a burst — kube-apiserver opens one connection per
+    concurrent request — that then keep sending: each client one AdmissionReview every ``interval``
+    seconds.  ``synchronized=True`` sends every round at the same instant (a burst every interval,
+    the worst case); otherwise only the first round is, and the clients then drift apart."""
 
     name = "64 keep-alive clients in bursts"
     COUNTERS = ("ok", "errors")
 
     def __init__(self, host: str, port: int, body: bytes, *, ca: str, clients: int = 64, interval: float = 0.5,
-                 duration: float = 30.0) -> None:  # fmt: skip
+                 synchronized: bool = False, duration: float = 30.0) -> None:  # fmt: skip
         super().__init__(duration)
         self.host, self.port, self.body_bytes, self.ca = host, port, body, ca
-        self.clients, self.interval, self.n = clients, interval, clients
+        self.clients, self.interval, self.n, self.synchronized = clients, interval, clients, synchronized
 
     def in_place(self) -> bool:
         return self.ok >= self.clients
 
     def _client(self, ctx: ssl.SSLContext, barrier: threading.Barrier, deadline: float) -> None:
         conn: http.client.HTTPSConnection | None = None
+        first = True
         while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                break
+            if first or self.synchronized:
+                try:
+                    barrier.wait(timeout=10)
+                except threading.BrokenBarrierError:
+                    break
             try:
                 if conn is None:
                     conn = http.client.HTTPSConnection(self.host, self.port, context=ctx, timeout=5)
@@ -343,7 +348,9 @@ class KeepAliveBurst(_Hostile):
                 if conn is not None:
                     conn.close()
                 conn = None
-            self._stop.wait(self.interval)
+            # After the first burst each client keeps its own phase (random), unless synchronized.
+            self._stop.wait(self.interval * (1.0 if self.synchronized else random.uniform(0.0 if first else 0.5, 1.5)))
+            first = False
         if conn is not None:
             conn.close()
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import random
 import resource
 import socket
 import struct
@@ -65,6 +66,7 @@ T = TypeVar("T")
 #: Native threads that judge inline (small) objects.  More would only queue on the GIL.
 JUDGE_THREADS = 2
 _REFUSAL_LOG_INTERVAL = 60.0
+_ACCEPT_BATCH = 16
 _READ_CHUNK = 64 * 1024
 _TIMEOUT_408 = (
     b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -132,8 +134,9 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         for s in self.sockets:
             s.setblocking(1)
             server = StreamServer(s, handle=lambda client, addr, s=s: self.handle(s, client, addr), spawn=Pool(None))
-            if self.cfg.workers > 1:
-                server.max_accept = 1  # share new connections between the workers
+            # Accept in small batches (gevent's default is 100 a loop turn): a burst of new connections
+            # then interleaves with the I/O of the connections already open instead of going first.
+            server.max_accept = 1 if self.cfg.workers > 1 else _ACCEPT_BATCH
             server.start()
             servers.append(server)
         while self.alive:
@@ -178,7 +181,9 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def _handshake(self, client: Any) -> Any:
         """The TLS socket once the handshake is done, or None (closed) when it did not finish in time."""
         tls = None
-        with gevent.Timeout(self.limits.handshake_timeout, False):
+        # A deadline drawn from the last quarter of the limit: connections opened together (an
+        # attacker's batch) are not all closed, and so not all re-opened, at the same instant.
+        with gevent.Timeout(self.limits.handshake_timeout * random.uniform(0.75, 1.0), False):
             try:
                 # Nothing is set up for a connection until its ClientHello arrives: a silent one
                 # costs a greenlet and a timer only.
