@@ -229,10 +229,10 @@ def test_kill_9_of_a_worker_under_load_loses_at_most_its_in_flight_requests(tmp_
         before = server.wait_for_workers(2)
         assert len(before) == 2
         keep = atk.LegitimateClient("127.0.0.1", server.port, review_body, ca=server.ca, check=allowed,
-                                    pause=0.005).start(6.0)  # fmt: skip
+                                    pause=0.005).start(4.5)  # fmt: skip
         fresh = atk.LegitimateClient("127.0.0.1", server.port, review_body, ca=server.ca, check=allowed,
-                                     fresh=True, pause=0.005).start(6.0)  # fmt: skip
-        time.sleep(2.0)
+                                     fresh=True, pause=0.005).start(4.5)  # fmt: skip
+        time.sleep(1.5)
         victim = before[0]
         count_at_kill = keep.result.count + fresh.result.count
         killed_at = time.monotonic()
