@@ -16,7 +16,8 @@ p99 is nearly the slowest request), and on a shared 2-vCPU machine other jobs al
 p99 by a few hundred milliseconds (a run with *no* attack has shown a 257 ms worst request
 beside a 6 ms median).  The floor keeps the test about what it can tell apart — the server it
 replaced answered nothing at all within 5 s under each of these attacks — while the median,
-robust to that noise, is held to the 2x ratio.  The thorough p99 ratios (longer runs, N = 500)
+robust to that noise, is held to the 2x ratio (plus :data:`MEDIAN_FLOOR`, for the clients'
+own CPU).  The thorough p99 ratios (longer runs, N = 500)
 are ``python bench/attack.py attacks``, reported in bench/README.md.
 """
 
@@ -41,6 +42,10 @@ from tests.integration.reviews import body, policy_configmap, review
 N = 500  # connections per slow-client attack
 SECONDS = 2.0  # legitimate traffic measured per attack (half keep-alive, half new connections)
 NOISE_FLOOR = 0.25
+#: Added to twice the unloaded median: the clients and attackers share one CPU here, and 64 client
+#: threads at nice 19 still weigh about as much as the legitimate client's one (the kernel shares a
+#: CPU between threads); a run of the full suite saw the median go from 15 ms to 43 ms that way.
+MEDIAN_FLOOR = 0.03
 MEMORY_LIMIT = 384 * 2**20  # the chart's default limit for the pod
 
 
@@ -95,7 +100,7 @@ def through(server: Server, attack: Any, unloaded: tuple[atk.Latencies, atk.Late
     assert keep.count >= 10 and fresh.count >= 5, (keep.count, fresh.count)
     for seen, base in ((keep, base_keep), (fresh, base_fresh)):
         assert seen.p99 < 1.0, seen.p99
-        assert seen.p50 <= 2 * base.p50 + 0.01, (seen.p50, base.p50)
+        assert seen.p50 <= 2 * base.p50 + MEDIAN_FLOOR, (seen.p50, base.p50)
         assert seen.p99 <= 2 * base.p99 + NOISE_FLOOR, (seen.p99, base.p99)
     assert memory.peak < MEMORY_LIMIT, memory.peak
 
@@ -255,3 +260,24 @@ def test_kill_9_of_a_worker_under_load_loses_at_most_its_in_flight_requests(tmp_
         assert server.answer(review(policy_configmap()))["allowed"] is True
     finally:
         server.stop()
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_the_body_is_read(strict: Server) -> None:
+    """The body is read before the application runs, so the worker itself answers ``Expect: 100-continue``."""
+    data = review_body(7)
+    ctx = ssl.create_default_context(cafile=strict.ca)
+    with socket.create_connection(("127.0.0.1", strict.port), timeout=3) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:  # fmt: skip
+        tls.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(data))  # fmt: skip
+        assert tls.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        tls.sendall(data)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert b"100 Continue" not in answer  # sent once, not again by gunicorn
+    assert allowed(answer.split(b"\r\n\r\n", 1)[1])

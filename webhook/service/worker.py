@@ -204,7 +204,7 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
         """Read the whole body within ``body_timeout`` (or not at all), then run the application."""
         try:
-            self._buffer_body(req)
+            self._buffer_body(req, sock)
         except _BodyTimeout:
             metrics.CONNECTIONS_DROPPED.labels("body-timeout").inc()
             with contextlib.suppress(OSError):
@@ -212,13 +212,18 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             raise StopIteration() from None
         return super().handle_request(listener_name, req, sock, addr)
 
-    def _buffer_body(self, req: Any) -> None:
+    def _buffer_body(self, req: Any, sock: Any) -> None:
         declared = _content_length(req)
         if declared is not None and declared > self.limits.max_body_bytes:
             req.must_close = True  # answered 413 from the header; never read (nor drain) the body
             return
         if req.body is None:
             return
+        if getattr(req, "_expected_100_continue", False):
+            # The client waits for this before it sends the body (curl does for large bodies);
+            # gunicorn would send it only when the application starts, after this read.
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            req._expected_100_continue = False
         limit = self.limits.max_body_bytes + 1
         chunks: list[bytes] = []
         total = 0
