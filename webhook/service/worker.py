@@ -210,7 +210,12 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             with contextlib.suppress(OSError):
                 sock.sendall(_TIMEOUT_408)
             raise StopIteration() from None
-        return super().handle_request(listener_name, req, sock, addr)
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        finally:
+            # A busy keep-alive client's next request is often already in the socket buffer, so the
+            # next read would not block and this greenlet would never yield: give the others a turn.
+            gevent.sleep(0)
 
     def _buffer_body(self, req: Any, sock: Any) -> None:
         declared = _content_length(req)
