@@ -368,7 +368,7 @@ def render(rows: list[tuple[str, str, int, str, Result, Result]], client: str, a
     header = (
         f"Client: {client}, {args.connections} keep-alive connections; {args.rounds} alternating rounds of "
         f"{args.duration:g} s per endpoint after {args.warmup:g} s warm-up, medians shown; server: "
-        f"`auditwarden serve` defaults{options} (gunicorn gthread over TLS) on 127.0.0.1; {placement}."
+        f"`auditwarden serve` defaults{options} (gunicorn over TLS) on 127.0.0.1; {placement}."
     )
     return header + "\n\n" + "\n".join(lines) + "\n"
 

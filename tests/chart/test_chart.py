@@ -10,6 +10,7 @@ evaluated, in spirit, by a small translator for the subset of CEL the chart uses
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import ssl
@@ -447,6 +448,16 @@ def test_deployment_is_highly_available_and_restricted(helm: Path) -> None:
         "/etc/auditwarden/tls/tls.crt",
         "--tls-key",
         "/etc/auditwarden/tls/tls.key",
+        "--max-connections",
+        "1000",
+        "--max-connections-per-peer",
+        "500",
+        "--handshake-timeout",
+        "3",
+        "--header-timeout",
+        "5",
+        "--body-timeout",
+        "10",
     ]
     assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
@@ -468,6 +479,19 @@ def test_deployment_is_highly_available_and_restricted(helm: Path) -> None:
     assert paths["config.yaml"] == ("configMap", f"{FULLNAME}-config")
     assert paths["tls/tls.crt"] == ("secret", f"{FULLNAME}-tls")
     assert paths["tls/tls.key"] == ("secret", f"{FULLNAME}-tls")
+
+
+def test_connection_caps_and_deadlines_are_passed_to_serve(helm: Path) -> None:
+    """The per-pod connection cap and the deadlines against hostile clients are values (docs/webhook.md)."""
+    docs = render(helm, None, "--set", "connections.maxConnections=4000", "--set",
+                  "connections.maxConnectionsPerPeer=64", "--set-json",
+                  "connections.handshakeTimeoutSeconds=1.5")  # fmt: skip
+    [container] = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--max-connections") + 1] == "4000"
+    assert args[args.index("--max-connections-per-peer") + 1] == "64"
+    assert args[args.index("--handshake-timeout") + 1] == "1.5"
+    assert args[args.index("--body-timeout") + 1] == "10"
 
 
 def test_service_maps_443_to_the_https_port(helm: Path) -> None:
@@ -581,6 +605,16 @@ def test_network_policy_and_service_monitor_are_optional(helm: Path) -> None:
     [rule] = netpol["spec"]["ingress"]
     assert rule["ports"] == [{"port": "https", "protocol": "TCP"}]
     assert rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+    konnectivity = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "konnectivity-agent"}}}  # fmt: skip
+    peers = render(helm, "cert-manager-values.yaml", "--set-json",
+                   f"networkPolicy.apiServerFrom=[{json.dumps(konnectivity)}]")  # fmt: skip
+    [rule] = one(peers, "NetworkPolicy")["spec"]["ingress"]
+    assert rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}, konnectivity]
+    only_peers = render(helm, None, "--set", "networkPolicy.enabled=true", "--set-json",
+                        f"networkPolicy.apiServerFrom=[{json.dumps(konnectivity)}]")  # fmt: skip
+    [rule] = one(only_peers, "NetworkPolicy")["spec"]["ingress"]
+    assert rule["from"] == [konnectivity]
     monitor = one(docs, "ServiceMonitor")
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["scheme"] == "https" and endpoint["path"] == "/metrics"
@@ -718,6 +752,8 @@ def test_schema_refuses_a_banana_replica_count(helm: Path) -> None:
         ("config.mode=off", "/config/mode"),
         ("config.profile=loose", "/config/profile"),
         ("webhook.timeoutSeconds=60", "/webhook/timeoutSeconds"),
+        ("connections.maxConnections=0", "/connections/maxConnections"),
+        ("connections.bodyTimeoutSeconds=0", "/connections/bodyTimeoutSeconds"),
         ("webhook.configMaps.failurePolicy=Maybe", "/webhook/configMaps/failurePolicy"),
         ("replicaCont=3", "replicaCont"),
     ],

@@ -60,19 +60,62 @@ def _check_bind(bind: str) -> str:
     show_default=True,
     help="gunicorn worker processes (more than 1 switches metrics to prometheus multiprocess mode).",
 )
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Threads per worker.")
 @click.option(
     "--check-config",
     is_flag=True,
     help="Only validate the configuration (and read categoriesFile), print its summary as JSON, exit 0 if usable.",
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(16, 100_000),
+    default=1000,
+    show_default=True,
+    help="Open connections per worker; more are refused at once (TCP reset) and counted.",
+)
+@click.option(
+    "--max-connections-per-peer",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="Open connections per worker from one client address; more are refused the same way.",
+)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(0.1, 60),
+    default=3.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A new connection must complete its TLS handshake within this, or it is closed.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.1, 60),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request's line and headers must arrive within this (also the keep-alive idle time).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.1, 60),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request's body must arrive within this, or the answer is 408 and the connection is closed.",
+)
+@click.option("--threads", type=int, default=None, hidden=True, help="Ignored (the gthread worker's setting).")
 def serve(
     bind: str,
     tls_cert: str | None,
     tls_key: str | None,
     config_path: str | None,
     workers: int,
-    threads: int,
+    max_connections: int,
+    max_connections_per_peer: int,
+    handshake_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    threads: int | None,
     check_config: bool,
 ) -> None:
     """Run the admission webhook (POST /validate; GET /healthz, /readyz, /metrics) over HTTPS."""
@@ -108,23 +151,32 @@ def serve(
     if workers > 1:
         _multiprocess_metrics_dir()
 
+    if threads is not None:
+        click.echo("auditwarden serve: warning: --threads is ignored: the worker serves every connection in a "
+                   "greenlet and judges in its own threads", err=True)  # fmt: skip
+
     from webhook.service.logs import access_log_enabled, logconfig_dict
     from webhook.service.server import WebhookServer
+    from webhook.service.worker import ConnectionLimits
+
+    limits = ConnectionLimits(max_connections=max_connections, max_connections_per_peer=max_connections_per_peer,
+                              handshake_timeout=handshake_timeout, header_timeout=header_timeout,
+                              body_timeout=body_timeout)  # fmt: skip
 
     access_log = access_log_enabled()
     options: dict[str, Any] = {
         "bind": [bind],
         "workers": workers,
-        "threads": threads,
+        "worker_connections": max_connections,
         "certfile": tls_cert,
         "keyfile": tls_key,
         "loglevel": config.log_level,
         "logconfig_dict": logconfig_dict(config.log_level, access_log=access_log),
     }
-    start = {"msg": "starting auditwarden", "bind": bind, "workers": workers, "threads": threads,
+    start = {"msg": "starting auditwarden", "bind": bind, "workers": workers, **limits.describe(),
              "certificate": tls_cert, **config.describe()}  # fmt: skip
     click.echo(json.dumps(start), err=True)
-    WebhookServer(config, options).run()
+    WebhookServer(config, options, limits).run()
 
 
 def _dev_certs(bind: str) -> tuple[str, str]:

@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -91,6 +91,10 @@ def _child(conn: Connection, case: Case, memory_limit: int, cpu_seconds: int) ->
         conn.close()
 
 
+def _call(fn: Callable[[], Verdict]) -> Verdict:
+    return fn()
+
+
 class Analyzer:
     """Calls :func:`judge` inline for small requests and in a bounded child process for large ones."""
 
@@ -108,6 +112,10 @@ class Analyzer:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._mp: Any = None
         self._mp_lock = threading.Lock()
+        #: How an inline verdict is run: called here by default; the serving worker
+        #: (:meth:`webhook.service.worker.WebhookWorker.judge_offloaded`) runs it in a native
+        #: thread so that its event loop keeps serving other connections meanwhile.
+        self.run_inline: Callable[[Callable[[], Verdict]], Verdict] = _call
 
     def _context(self) -> Any:
         with self._mp_lock:
@@ -120,7 +128,7 @@ class Analyzer:
     def judge(self, case: Case, *, size: int = 0, deadline: float | None = None) -> Verdict:
         """The verdict, or :class:`AnalysisFailed`.  ``deadline`` is a ``time.monotonic()`` value."""
         if size <= self.isolate_above_bytes:
-            return case.judge()
+            return self.run_inline(case.judge)
         return self.isolated(case, deadline)
 
     def isolated(self, case: Case, deadline: float | None = None) -> Verdict:

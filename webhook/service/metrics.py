@@ -11,6 +11,9 @@
   internal error), answered by the target's mode.
 * ``auditwarden_policy_source_lookups_total{result}`` — policySources lookups
   (cache-hit, fetched, error).
+* ``auditwarden_connections_dropped_total{reason}`` — connections the serving worker closed
+  before a request was answered: over-capacity, peer-over-capacity (refused at once),
+  handshake-timeout, body-timeout (:mod:`webhook.service.worker`).
 * ``auditwarden_tls_reloads_total{result}`` and
   ``auditwarden_tls_certificate_not_after_timestamp_seconds`` — certificate hot reload.
 
@@ -35,6 +38,7 @@ __all__ = [
     "BAD_REQUESTS",
     "CATEGORIES",
     "CERT_NOT_AFTER",
+    "CONNECTIONS_DROPPED",
     "DURATION",
     "MULTIPROC_ENV",
     "POLICY_SOURCE_LOOKUPS",
@@ -89,6 +93,13 @@ CERT_NOT_AFTER = Gauge(
     "auditwarden_tls_certificate_not_after_timestamp_seconds",
     "Expiry (Unix time) of the serving certificate in use.",
     multiprocess_mode="livemin",
+)
+
+CONNECTIONS_DROPPED = Counter(
+    "auditwarden_connections_dropped_total",
+    "Connections closed by the server before a request was answered, by reason (over-capacity, "
+    "peer-over-capacity, handshake-timeout, body-timeout).",
+    ["reason"],
 )
 
 _series_lock = threading.Lock()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from webhook.service.config import ServiceConfig
+from webhook.service.worker import ConnectionLimits
 
 __all__ = ["WebhookServer"]
 
@@ -16,12 +18,15 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn is untyp
     """gunicorn with the settings of :mod:`webhook.gunicorn_conf` plus ``options``.
 
     The Flask app is built in each worker after the fork (``preload_app`` is off), so every
-    worker has its own certificate reloader, analyzer and caches.
+    worker has its own certificate reloader, analyzer and caches.  ``limits`` are the
+    connection caps and deadlines of every worker (:class:`webhook.service.worker.WebhookWorker`
+    reads them from here); the body limit is the configuration's ``maxRequestBytes``.
     """
 
-    def __init__(self, config: ServiceConfig, options: dict[str, Any]) -> None:
+    def __init__(self, config: ServiceConfig, options: dict[str, Any], limits: ConnectionLimits | None = None) -> None:
         self.service_config = config
         self.options = options
+        self.limits = replace(limits or ConnectionLimits(), max_body_bytes=config.max_request_bytes)
         super().__init__(prog="auditwarden serve")
 
     def load_config(self) -> None:

@@ -1,8 +1,8 @@
 """Serving certificate hot reload.
 
 gunicorn asks its ``ssl_context(config, default_ssl_context_factory)`` hook for an
-``SSLContext`` each time it wraps an accepted connection (``gunicorn/sock.py:
-ssl_wrap_socket``, called per connection by the gthread worker).  The hook in
+``SSLContext`` each time a connection is wrapped (``gunicorn/sock.py: ssl_context``, called
+per connection by :class:`webhook.service.worker.WebhookWorker`).  The hook in
 :mod:`webhook.gunicorn_conf` returns :meth:`CertReloader.context`, which keeps one loaded
 context and, at most every ``interval`` seconds, reads the certificate and key files again;
 when their content changed it builds a new context and hands that to new connections.
