@@ -88,7 +88,7 @@ def test_invalid_configuration_refuses_to_start(tmp_path: Path) -> None:
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "invalid configuration" in done.stderr
-    assert "targets.mirrorPods.mode: 'audit' is not one of enforce, ratchet, warn" in done.stderr
+    assert "targets.mirrorPods.mode: 'audit' is not one of \"\", enforce, ratchet, warn" in done.stderr
     assert not (tmp_path / "certs").exists()  # refused before anything else happened
 
 
