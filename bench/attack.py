@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.integration import attackers as atk  # noqa: E402
 from tests.integration.conftest import Server  # noqa: E402
-from tests.integration.reviews import body, policy_configmap, review  # noqa: E402
+from tests.support.reviews import body, policy_configmap, review  # noqa: E402
 
 
 def review_body(i: int) -> bytes:

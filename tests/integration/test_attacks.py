@@ -37,7 +37,7 @@ import pytest
 
 from tests.integration import attackers as atk
 from tests.integration.conftest import Server
-from tests.integration.reviews import body, policy_configmap, review
+from tests.support.reviews import body, policy_configmap, review
 
 N = 500  # connections per slow-client attack
 SECONDS = 2.0  # legitimate traffic measured per attack (half keep-alive, half new connections)

@@ -75,8 +75,8 @@ def check(
         late = late_policy(docs)
         if late is not None:  # kube-apiserver would read the first document only
             report.results.append(
-                DocumentResult(str(path), "audit-policy", False,
-                               violations=[Finding("policy-not-first-document", late)],
+                DocumentResult(source=str(path), kind="audit-policy", valid=False,
+                               violations=(Finding("policy-not-first-document", late),),
                                summary="kube-apiserver would refuse to start with this policy file.")
             )  # fmt: skip
             docs = [d for d in docs if not (isinstance(d, dict) and looks_like_policy(d))]

@@ -16,6 +16,7 @@ Code = Literal[
     # Policy validity and coverage (coverage.py, analysis.py)
     "policy-invalid",
     "policy-deprecated-version",
+    "policy-not-first-document",
     "policy-unknown-field",
     "categories-below-minimum",
     "category-required",
