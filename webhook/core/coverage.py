@@ -23,7 +23,7 @@ from webhook.core.policy import LEVEL_RANK, GroupResources, Policy, PolicyRule
 from webhook.core.versions import GROUP_WILDCARD, NEWEST, KubeVersion
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Miss:
     """A probe the policy does not log well enough, and the rule that hid it."""
 
@@ -32,7 +32,7 @@ class Miss:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CategoryResult:
     """One category's outcome: covered (at ``level``, the lowest level of its probes) or not."""
 
