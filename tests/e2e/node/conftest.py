@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import REQUIRED_TOOLS, require_tools
-from tests.e2e.node.node import BUILD_CMD, Node, images_dir
+from tests.e2e.node.node import BUILD_CMD, Node, host_state, images_dir
 
 HERE = Path(__file__).resolve().parent
 NODE_TOOLS = ("kubelet", "kube-controller-manager", "kube-scheduler", "containerd", "containerd-shim-runc-v2", "ctr")
@@ -43,6 +43,7 @@ def node(request: pytest.FixtureRequest) -> Iterator[Node]:
     for archive in ("pause.tar", "standin.tar", "auditwarden.tar"):
         if not (images_dir() / archive).is_file():
             _unavailable(f"image {images_dir() / archive} missing; build it with {BUILD_CMD}")
+    before = host_state()
     n = Node(keep_tmpdir=os.environ.get("AUDITWARDEN_KEEP_CLUSTER") == "1")
     n.start()
     try:
@@ -53,3 +54,8 @@ def node(request: pytest.FixtureRequest) -> Iterator[Node]:
         n.stop()
         if n.keep_tmpdir:
             print(f"\nnode files kept in {n.dir}")
+    # what the run changed on the host and did not undo (a second run must start clean)
+    after = host_state()
+    left = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert not left, f"the node run left the host changed: {left}"
+    assert not n.leftover_pids(), f"processes of the node run still alive: {n.leftover_pids()}"

@@ -152,6 +152,7 @@ class Node:
             exec_prefix=self.prefix,
         )
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._spawned: list[subprocess.Popen[bytes]] = []
         self._sysctls: dict[str, str] = {}
         self._host_paths_before: dict[Path, set[str] | None] = {}
         self._forwarder: subprocess.Popen[bytes] | None = None
@@ -247,6 +248,11 @@ class Node:
     def kubelet_log_text(self) -> str:
         return self.kubelet_log.read_text(errors="replace")
 
+    def leftover_pids(self) -> list[int]:
+        """Processes started by this node still alive: the ones it spawned, and any naming its directory."""
+        alive = [p.pid for p in self._spawned if p.poll() is None]
+        return sorted(set(alive) | set(self._own_pids()))
+
     def in_netns(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return _run([*self.prefix, *argv], check=False, timeout=timeout)
 
@@ -303,6 +309,7 @@ class Node:
                 preexec_fn=_die_with_parent,
             )
         self._procs[name] = proc
+        self._spawned.append(proc)
         return proc
 
     def _containerd_config(self) -> str:
@@ -426,7 +433,6 @@ temp = "{d / 'tmp'}"
                 f"--service-account-private-key-file={c.pki_dir / 'sa.key'}",
                 f"--root-ca-file={c.ca_cert_path}",
                 "--use-service-account-credentials=false",
-                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
                 "--v=1",
             ],
         )
