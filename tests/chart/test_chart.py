@@ -514,6 +514,16 @@ def test_pdb_keeps_one_pod(helm: Path) -> None:
     assert not by_kind(render(helm, None, "--set", "replicaCount=1"), "PodDisruptionBudget")
 
 
+def test_a_terminating_pod_keeps_serving_until_the_endpoints_have_dropped_it(helm: Path) -> None:
+    # the node tests (tests/e2e/node) show why: a rolling update must not fail a single admission
+    for version, action in ((NEW, {"sleep": {"seconds": 5}}), (OLD, {"exec": {"command": ["sleep", "5"]}})):
+        pod = one(render(helm, kube_version=version), "Deployment")["spec"]["template"]["spec"]
+        assert pod["containers"][0]["lifecycle"]["preStop"] == action
+        assert pod["terminationGracePeriodSeconds"] == 30
+    pod = one(render(helm, None, "--set", "preStopSleepSeconds=0"), "Deployment")["spec"]["template"]["spec"]
+    assert "lifecycle" not in pod["containers"][0]
+
+
 def test_no_rbac_and_no_token_without_policy_sources(helm: Path) -> None:
     docs = render(helm)
     assert not by_kind(docs, "Role") and not by_kind(docs, "RoleBinding")

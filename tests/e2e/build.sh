@@ -5,17 +5,21 @@
 #   flag-oracle     kube-apiserver's real flag set, parsing argvs without a server (harness/cmd/flag-oracle)
 #   helm            helm.sh/helm/v4
 #   kube-bench      github.com/aquasecurity/kube-bench (+ its cfg/ copied next to it)
+#   node            the node of the `node` tests: kubelet, kube-controller-manager and kube-scheduler
+#                   from the same k8s.io/kubernetes pins; containerd v2 (+ runc shim, ctr)
+#                   (not built by default: tests/e2e/node/setup.sh asks for it)
 #
 # Idempotent: a build is skipped when its binary exists and its stamp file records the same
 # inputs (pinned version, go version, harness go.mod/go.sum/source hash). Needs only Go >= 1.26
 # and network access to the Go module proxy.
 #
-# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench ...]
+# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kube-node|containerd ...]
 set -euo pipefail
 
 K8S_VERSION=v1.37.2            # keep in sync with harness/go.mod (harness/gen-replaces.sh)
 HELM_VERSION=v4.2.4
 KUBE_BENCH_VERSION=v0.15.6
+CONTAINERD_VERSION=v2.4.2
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HARNESS="$HERE/harness"
@@ -32,8 +36,8 @@ wanted=()
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
-    kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench) wanted+=("$a") ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kube-node|containerd) wanted+=("$a") ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -63,15 +67,18 @@ step() {
   timings+=("$name $(fmt_secs $dt)")
 }
 
-build_kube_apiserver() {
+k8s_ldflags() {
   local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
-  (cd "$HARNESS" && go build -trimpath -o "$BIN/kube-apiserver.tmp" \
-    -ldflags "-s -w \
+  echo "-s -w \
       -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
       -X k8s.io/component-base/version.gitMajor=1 \
       -X k8s.io/component-base/version.gitMinor=$minor \
       -X k8s.io/component-base/version.gitTreeState=clean \
-      -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z" \
+      -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+}
+
+build_kube_apiserver() {
+  (cd "$HARNESS" && go build -trimpath -o "$BIN/kube-apiserver.tmp" -ldflags "$(k8s_ldflags)" \
     k8s.io/kubernetes/cmd/kube-apiserver)
   mv -f "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
 }
@@ -79,6 +86,39 @@ build_kube_apiserver() {
 build_flag_oracle() {
   (cd "$HARNESS" && go build -trimpath -ldflags "-s -w" -o "$BIN/flag-oracle.tmp" ./cmd/flag-oracle)
   mv -f "$BIN/flag-oracle.tmp" "$BIN/flag-oracle"
+}
+
+# The node's Kubernetes binaries come from the harness's pins, built in a scratch copy of the
+# module: they need a few more modules of k8s.io/kubernetes's graph than kube-apiserver does
+# (-mod=mod adds them there), and the committed go.mod, which keys kube-apiserver's stamp in the
+# shared tools cache, stays as gen-replaces.sh wrote it.
+build_kube_node() {
+  local mod="$TOOLS/node-harness" out="$TOOLS/node-bin.tmp" b
+  rm -rf "$mod" "$out"
+  mkdir -p "$mod" "$out"
+  cp "$HARNESS/go.mod" "$HARNESS/go.sum" "$mod/"
+  # a module needs a package of its own to build another module's commands from
+  printf 'package harness\n' > "$mod/doc.go"
+  (cd "$mod" && go build -trimpath -o "$out/" -ldflags "$(k8s_ldflags)" \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler)
+  for b in kubelet kube-controller-manager kube-scheduler; do mv -f "$out/$b" "$BIN/$b"; done
+  rm -rf "$out"
+  ln -sf kubelet "$BIN/kube-node"   # the step's marker binary
+}
+
+# containerd 2.x with no cgo: the snapshotters that need C libraries are left out by tag
+# (overlayfs and native stay); the runc shim and ctr (to import images) come with it.
+build_containerd() {
+  local v=${CONTAINERD_VERSION#v} b
+  for b in containerd containerd-shim-runc-v2 ctr; do
+    GOBIN="$TOOLS/containerd-bin.tmp" go install -trimpath -tags "no_btrfs no_devmapper no_zfs" \
+      -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$v -X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2" \
+      "github.com/containerd/containerd/v2/cmd/$b@$CONTAINERD_VERSION"
+  done
+  for b in containerd containerd-shim-runc-v2 ctr; do mv -f "$TOOLS/containerd-bin.tmp/$b" "$BIN/$b"; done
+  rm -rf "$TOOLS/containerd-bin.tmp"
 }
 
 build_etcd_runner() {
@@ -129,6 +169,8 @@ for w in "${wanted[@]}"; do
     flag-oracle)    step flag-oracle "go=$GO_VERSION src=$flag_oracle_hash" build_flag_oracle ;;
     helm)           step helm "helm=$HELM_VERSION go=$GO_VERSION" build_helm ;;
     kube-bench)     step kube-bench "kube-bench=$KUBE_BENCH_VERSION go=$GO_VERSION" build_kube_bench ;;
+    kube-node)      step kube-node "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_node ;;
+    containerd)     step containerd "containerd=$CONTAINERD_VERSION go=$GO_VERSION" build_containerd ;;
   esac
 done
 echo "==> done in $(fmt_secs $(( $(now) - total0 ))) ; tools in $BIN"

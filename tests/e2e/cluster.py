@@ -163,8 +163,12 @@ class Cluster:
         ready_timeout: float = 120.0,
         apiserver_bin: Path | None = None,
         etcd_bin: Path | None = None,
+        exec_prefix: Sequence[str] = (),
     ) -> None:
         self._extra = list(extra_flags)
+        # argv prefix of every process the cluster starts, e.g. ``nsenter --net=...`` to run
+        # etcd and kube-apiserver in the network namespace of a test node
+        self.exec_prefix = list(exec_prefix)
         self._drop = list(drop_flags)
         self._own_tmpdir = tmpdir is None
         self._tmpdir = Path(tempfile.mkdtemp(prefix="auditwarden-e2e-")) if tmpdir is None else tmpdir
@@ -516,7 +520,7 @@ class Cluster:
     def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
             return subprocess.Popen(
-                argv,
+                [*self.exec_prefix, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
