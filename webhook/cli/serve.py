@@ -18,8 +18,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -39,6 +40,16 @@ def _check_bind(bind: str) -> str:
             f"{bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443", param_hint="--bind"
         )
     return bind
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_SECONDS = click.FloatRange(0.1, 60)
+
+
+def _limit(name: str, kind: click.ParamType[Any], default: float, help: str) -> Callable[[_F], _F]:
+    """A connection cap or deadline of the worker against hostile clients (docs/webhook.md)."""
+    metavar = "SECONDS" if kind is _SECONDS else None
+    return click.option(name, type=kind, default=default, show_default=True, metavar=metavar, help=help)
 
 
 @click.command()
@@ -65,44 +76,16 @@ def _check_bind(bind: str) -> str:
     is_flag=True,
     help="Only validate the configuration (and read categoriesFile), print its summary as JSON, exit 0 if usable.",
 )
-@click.option(
-    "--max-connections",
-    type=click.IntRange(16, 100_000),
-    default=1000,
-    show_default=True,
-    help="Open connections per worker; more are refused at once (TCP reset) and counted.",
-)
-@click.option(
-    "--max-connections-per-peer",
-    type=click.IntRange(1, 100_000),
-    default=500,
-    show_default=True,
-    help="Open connections per worker from one client address; more are refused the same way.",
-)
-@click.option(
-    "--handshake-timeout",
-    type=click.FloatRange(0.1, 60),
-    default=3.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="A new connection must complete its TLS handshake within this, or it is closed.",
-)
-@click.option(
-    "--header-timeout",
-    type=click.FloatRange(0.1, 60),
-    default=5.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="A request's line and headers must arrive within this (also the keep-alive idle time).",
-)
-@click.option(
-    "--body-timeout",
-    type=click.FloatRange(0.1, 60),
-    default=10.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="A request's body must arrive within this, or the answer is 408 and the connection is closed.",
-)
+@_limit("--max-connections", click.IntRange(16, 100_000), 1000,
+        "Open connections per worker; more are refused at once (TCP reset) and counted.")
+@_limit("--max-connections-per-peer", click.IntRange(1, 100_000), 500,
+        "Open connections per worker from one client address; more are refused the same way.")
+@_limit("--handshake-timeout", _SECONDS, 3.0,
+        "A new connection must complete its TLS handshake within this, or it is closed.")
+@_limit("--header-timeout", _SECONDS, 5.0,
+        "A request's line and headers must arrive within this (also the keep-alive idle time).")
+@_limit("--body-timeout", _SECONDS, 10.0,
+        "A request's body must arrive within this, or the answer is 408 and the connection is closed.")
 @click.option("--threads", type=int, default=None, hidden=True, help="Ignored (the gthread worker's setting).")
 def serve(
     bind: str,

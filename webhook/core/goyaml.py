@@ -22,11 +22,12 @@ libyaml (go-yaml v2 is a Go port of libyaml); only the resolution of scalars is 
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 import struct
 from typing import Any
+
+from webhook.core.objectmeta import valid_date_time
 
 STR_TAG = "tag:yaml.org,2002:str"
 BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -148,11 +149,7 @@ def parse_timestamp(s: str) -> bool:
     if m is None:
         return False
     hour, minute, second = m.group("H") or m.group("H2"), m.group("M") or m.group("M2"), m.group("S") or m.group("S2")
-    try:
-        datetime.date(int(m.group("y")), int(m.group("m")), int(m.group("d")))
-    except ValueError:
-        return False
-    return hour is None or (int(hour) <= 23 and int(minute) <= 59 and int(second) <= 59)
+    return valid_date_time(m.group("y"), m.group("m"), m.group("d"), hour, minute, second)
 
 
 def resolve(tag: str, value: str) -> tuple[str, Any]:
@@ -255,11 +252,11 @@ def json_key(key: Any) -> str:
     raise GoYAMLError(f"unsupported map key of type: {_go_type(key)}")
 
 
+_GO_TYPES = ((list, "[]interface {}"), (dict, "map[interface {}]interface {}"))
+
+
 def _go_type(value: Any) -> str:
+    """fmt's %T of a decoded value, as go-yaml's key error names it."""
     if value is None:
         return "<nil>"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[interface {}]interface {}"
-    return type(value).__name__
+    return next((name for t, name in _GO_TYPES if isinstance(value, t)), type(value).__name__)

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from webhook.core.jsontypes import json_type
+
 MAX_INT64 = 2**63 - 1
 
 # Field → kind ("string", "int64", "time", "bool", "map", "strings", "any") or a nested struct
@@ -44,16 +46,14 @@ class JSONFloat(float):
     """A number written with a fraction or exponent in JSON text (Go will not put it in an int)."""
 
 
-def json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+def valid_date_time(year: str, month: str, day: str, hour: str | None, minute: str | None,
+                    second: str | None) -> bool:
+    """A real calendar date, and a clock time within Go's ranges (hour < 24, minute and second < 60)."""
+    try:
+        datetime.date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return hour is None or (int(hour) <= 23 and int(minute or 0) <= 59 and int(second or 0) <= 59)
 
 
 def parse_rfc3339(text: str) -> bool:
@@ -62,11 +62,7 @@ def parse_rfc3339(text: str) -> bool:
     if m is None:
         return False
     year, month, day, hour, minute, second, off_h, off_m = m.groups()
-    try:
-        datetime.date(int(year), int(month), int(day))
-    except ValueError:
-        return False
-    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+    if not valid_date_time(year, month, day, hour, minute, second):
         return False
     return off_h is None or (int(off_h) < 24 and int(off_m) < 60)
 
