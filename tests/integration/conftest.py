@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -171,3 +172,15 @@ ENFORCE_CONFIG = {
 def enforce(start_server: Any) -> Server:
     server: Server = start_server(ENFORCE_CONFIG)
     return server
+
+
+def read_reply(tls: ssl.SSLSocket) -> bytes:
+    """Read a raw HTTP answer whose body is JSON: until the head is complete and the body closes
+    its object, or the server closes the connection."""
+    reply = b""
+    while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    return reply

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from tests.integration import attackers as atk
-from tests.integration.conftest import Server
+from tests.integration.conftest import Server, read_reply
 from tests.support.reviews import body, policy_configmap, review
 
 N = 500  # connections per slow-client attack
@@ -272,12 +272,7 @@ def test_a_client_that_expects_100_continue_gets_it_before_the_body_is_read(stri
                     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(data))  # fmt: skip
         assert tls.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         tls.sendall(data)
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            chunk = tls.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_reply(tls)
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert b"100 Continue" not in answer  # sent once, not again by gunicorn
     assert allowed(answer.split(b"\r\n\r\n", 1)[1])

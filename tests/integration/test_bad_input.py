@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Server
+from tests.integration.conftest import Server, read_reply
 from tests.support.reviews import (
     alias_bomb,
     body,
@@ -80,12 +80,7 @@ def raw_exchange(server: Server, head: bytes, payload: Iterator[bytes] | None = 
         tls.sendall(head)
         for chunk in payload or ():
             tls.sendall(chunk)
-        reply = b""
-        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
-            data = tls.recv(65536)
-            if not data:
-                break
-            reply += data
+        reply = read_reply(tls)
     return reply, time.monotonic() - started
 
 
