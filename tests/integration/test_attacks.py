@@ -47,6 +47,9 @@ NOISE_FLOOR = 0.25
 #: CPU between threads); a run of the full suite saw the median go from 15 ms to 43 ms that way.
 MEDIAN_FLOOR = 0.03
 MEMORY_LIMIT = 384 * 2**20  # the chart's default limit for the pod
+#: The attack runs take seconds each: they run in the full suite (CI), not in the fast loop
+#: (``-m 'not e2e'``), which keeps the deadline and cap tests below.
+SLOW = pytest.mark.e2e
 
 
 def review_body(i: int) -> bytes:
@@ -105,26 +108,32 @@ def through(server: Server, attack: Any, unloaded: tuple[atk.Latencies, atk.Late
     assert memory.peak < MEMORY_LIMIT, memory.peak
 
 
+@SLOW
 def test_idle_tcp_connections_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
     through(server, atk.IdleConnections("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
 
 
+@SLOW
 def test_connections_stalled_mid_tls_handshake_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
     through(server, atk.StalledHandshakes("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
 
 
+@SLOW
 def test_slow_header_clients_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
     through(server, atk.SlowHeaders("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
 
 
+@SLOW
 def test_slow_body_clients_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
     through(server, atk.SlowBodies("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
 
 
+@SLOW
 def test_a_flood_of_new_tls_connections_does_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
     through(server, atk.HandshakeFlood("127.0.0.1", server.port, ca=server.ca, threads=4, duration=40), unloaded)
 
 
+@SLOW
 def test_64_concurrent_keep_alive_clients_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
     burst = atk.KeepAliveBurst("127.0.0.1", server.port, review_body(0), ca=server.ca, clients=64, interval=1.0,
                                duration=40)  # fmt: skip
@@ -226,6 +235,7 @@ def test_connections_over_the_caps_are_refused_at_once_and_kept_alive_ones_keep_
 # ------------------------------------------------------------------------------------ kill -9
 
 
+@SLOW
 def test_kill_9_of_a_worker_under_load_loses_at_most_its_in_flight_requests(tmp_path: Path) -> None:
     """Two workers; one is killed mid-load.  Requests on the survivor keep succeeding, the master replaces the
     dead one; the requests lost (at most those in flight on the dead worker) and the recovery time are printed."""
@@ -276,3 +286,34 @@ def test_a_client_that_expects_100_continue_gets_it_before_the_body_is_read(stri
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert b"100 Continue" not in answer  # sent once, not again by gunicorn
     assert allowed(answer.split(b"\r\n\r\n", 1)[1])
+
+
+# ------------------------------------------------------------------------------------ shutdown
+
+
+def test_a_stopping_worker_closes_idle_kept_alive_connections_at_once(tmp_path: Path) -> None:
+    """On SIGTERM an idle kept-alive connection (kube-apiserver's, between two requests) is closed
+    cleanly — the client reads an end of stream, never an error answer — and does not hold the
+    worker until the head deadline (5 s): the process is gone well before that."""
+    server = Server(tmp_path / "stopping", {"mode": "enforce"})
+    try:
+        data = review_body(11)
+        ctx = ssl.create_default_context(cafile=server.ca)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:  # fmt: skip
+            tls.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(data) + data)  # fmt: skip
+            answer = read_reply(tls)
+            assert answer.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in answer.lower(), answer[:300]
+            started = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)
+            tls.settimeout(4)
+            assert tls.recv(4096) == b"", "an idle connection got bytes instead of a plain close"
+            closed_after = time.monotonic() - started
+            server.proc.wait(timeout=4)
+            exited_after = time.monotonic() - started
+        print(f"\nSIGTERM with an idle kept-alive connection: closed after {closed_after:.2f} s, "
+              f"exited after {exited_after:.2f} s")  # fmt: skip
+        assert exited_after < 3.0, exited_after  # the head deadline is 5 s
+    finally:
+        server.stop()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.integration.conftest import Server
@@ -131,6 +132,7 @@ def test_a_broken_rotation_keeps_serving_the_old_certificate(start_server: Any, 
     assert ready["status"] == "ready" and ready["certificate"]["lastError"]
 
 
+@pytest.mark.e2e  # waits for the default 10 s check interval: full suite only
 def test_default_reload_interval(start_server: Any, tmp_path: Path) -> None:
     """Without any tuning the new certificate is served well within the promised 60 s."""
     from webhook.certs import generate

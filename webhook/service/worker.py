@@ -23,6 +23,10 @@ costs a few kilobytes, never a thread) with the deadlines and caps a hostile net
   closed at once with a TCP reset (before any TLS work), counted in
   ``auditwarden_connections_dropped_total{reason}``, and logged at most once a minute.
   Kept-alive connections (kube-apiserver's) are never closed to make room.
+* **Graceful stop that is not held by idle connections.**  On SIGTERM the worker stops
+  accepting, lets the requests in progress finish (their responses close their connections)
+  and shuts the connections that wait idle for a next request at once, as Go's
+  ``Server.Shutdown`` does, instead of waiting for their head deadline.
 * **Judging off the I/O loop.**  The core is CPU-bound Python; run on the loop, a long verdict
   would stall every other connection's I/O.  :meth:`judge_offloaded` runs inline judging in a
   small pool of native threads (:data:`JUDGE_THREADS`), so slow-client I/O keeps being served
@@ -39,13 +43,15 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import random
 import resource
+import select
 import socket
 import struct
 import time
 from collections import Counter as _Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -110,6 +116,8 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         self._last_refusal_log = 0.0
         self._refused_since_log = 0
         self._judges: ThreadPool | None = None
+        self._idle: set[Any] = set()  # greenlets of connections waiting for a request head
+        self._sockets: dict[Any, Any] = {}  # each connection's greenlet -> its (TLS) socket
 
     # ----------------------------------------------------------------- process set-up
 
@@ -124,9 +132,20 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         result: T = self._judges.apply(fn)
         return result
 
-    def timeout_ctx(self) -> Any:
-        """Deadline of a kept-alive connection's next request head (AsyncWorker's keep-alive loop)."""
-        return gevent.Timeout(self.limits.header_timeout, False)
+    @contextlib.contextmanager
+    def timeout_ctx(self) -> Iterator[None]:
+        """Deadline of a connection's next request head (AsyncWorker's keep-alive loop).
+
+        While a connection waits here it is *idle* (no request of it is being served), and
+        :meth:`_close_idle` may end it when the worker shuts down.
+        """
+        current = gevent.getcurrent()
+        self._idle.add(current)
+        try:
+            with gevent.Timeout(self.limits.header_timeout, False):
+                yield
+        finally:
+            self._idle.discard(current)
 
     def run(self) -> None:
         """gunicorn's GeventWorker.run, with TLS moved into each connection's greenlet."""
@@ -141,15 +160,33 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             servers.append(server)
         while self.alive:
             self.notify()
-            gevent.sleep(1.0)
+            gevent.sleep(0.2)  # how soon a stop (SIGTERM) is noticed
         for server in servers:
             server.close()
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.open_connections and time.monotonic() < deadline:
+            self._close_idle()
             self.notify()
-            gevent.sleep(0.2)
+            gevent.sleep(0.1)
         for server in servers:
             server.stop(timeout=1)
+
+    def _close_idle(self) -> None:
+        """On shutdown, end the connections that wait for a request, as Go's ``Server.Shutdown`` does.
+
+        kube-apiserver keeps its connections to a webhook open between requests; left alone, each
+        would hold a stopping worker until the head deadline.  A connection whose next request
+        has started to arrive (bytes readable) is left to be served; its response then closes it
+        (gunicorn answers with ``Connection: close`` once the worker is no longer alive).  The
+        socket is shut down rather than the greenlet killed, so the client sees a plain close,
+        never an error response, and may retry on a new connection.
+        """
+        for greenlet in list(self._idle):
+            sock = self._sockets.get(greenlet)
+            if sock is None or _readable(sock):
+                continue
+            _shutdown(sock)
+            self._idle.discard(greenlet)
 
     # ---------------------------------------------------------------- one connection
 
@@ -171,8 +208,10 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
                 client = self._handshake(client)
                 if client is None:
                     return
+            self._sockets[gevent.getcurrent()] = client
             super().handle(listener, client, addr)
         finally:
+            self._sockets.pop(gevent.getcurrent(), None)
             self.open_connections -= 1
             self.per_peer[peer] -= 1
             if self.per_peer[peer] <= 0:
@@ -272,6 +311,32 @@ def _content_length(req: Any) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _readable(sock: Any) -> bool:
+    """Whether bytes of a next request wait in ``sock`` (decrypted in the TLS layer, or in the kernel)."""
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending() > 0:
+        return True
+    try:
+        ready, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(ready)
+
+
+def _shutdown(sock: Any) -> None:
+    """Shut the connection down under whoever waits on it: their read ends (EOF) and they close it.
+
+    Done on a duplicate of the descriptor: ``SSLSocket.shutdown`` would drop the TLS state that the
+    waiting greenlet's read still uses.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        dup = socket.socket(fileno=os.dup(sock.fileno()))
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        finally:
+            dup.close()
 
 
 def _close(sock: Any) -> None:

@@ -57,6 +57,7 @@ IMAGE = "localhost/auditwarden:e2e"
 STANDIN_IMAGE = "localhost/kube-apiserver-standin:e2e"
 KUBELET_SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops")
 CGROUP_FS = Path("/sys/fs/cgroup")
+NETNS_DIR = Path("/run/netns")  # where `ip netns` keeps its named namespaces
 #: host paths the kubelet or containerd's shims create whatever their configuration says
 HARD_CODED_HOST_PATHS = (Path("/var/log/containers"), Path("/run/containerd"))
 BUILD_CMD = f"{REPO / 'tests' / 'e2e' / 'node' / 'build.sh'}"
@@ -120,7 +121,7 @@ def host_state() -> dict[str, Any]:
             for line in _run(["ip", "-o", "link", "show"]).stdout.splitlines()
             if ":" in line
         ),
-        "netns": sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else [],
+        "netns": sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else [],
         "mounts": sorted(mountpoints()),
         "iptables": iptables,
         "sysctls": {n: read_sysctl(n) for n in KUBELET_SYSCTLS},
@@ -135,7 +136,7 @@ class Node:
     def __init__(self, *, tmpdir: Path | None = None, keep_tmpdir: bool = False) -> None:
         self.tag = f"awnode-{os.getpid()}"
         self.netns = self.tag
-        self.netns_path = Path("/run/netns") / self.netns
+        self.netns_path = NETNS_DIR / self.netns
         self.dir = tmpdir or Path(tempfile.mkdtemp(prefix="auditwarden-node-"))
         self.keep_tmpdir = keep_tmpdir
         self.logs = self.dir / "logs"
@@ -266,6 +267,9 @@ class Node:
             self._host_paths_before[Path("/run/containerd/s")] = set(os.listdir("/run/containerd/s"))
 
     def _make_netns(self) -> None:
+        # `ip netns add` makes /run/netns a (shared) bind mount of itself the first time it runs on a
+        # host, and `ip netns delete` leaves that mount: remember whether it was there, to undo it
+        self._netns_dir_before = (NETNS_DIR.is_dir(), str(NETNS_DIR) in mountpoints())
         _run(["ip", "netns", "add", self.netns])
         ns = ["ip", "-n", self.netns]
         _run([*ns, "link", "set", "lo", "up"])
@@ -605,6 +609,11 @@ temp = "{d / 'tmp'}"
     def _delete_netns(self) -> None:
         if self.netns_path.exists():
             _run(["ip", "netns", "delete", self.netns])
+        existed, mounted = getattr(self, "_netns_dir_before", (True, True))
+        if not mounted and str(NETNS_DIR) in mountpoints() and not any(NETNS_DIR.iterdir()):
+            _run(["umount", str(NETNS_DIR)], check=False)
+        if not existed and NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
+            NETNS_DIR.rmdir()
 
     def _remove_cgroups(self) -> None:
         for sub in cgroup_subsystems():
