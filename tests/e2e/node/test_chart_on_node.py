@@ -365,6 +365,7 @@ def test_a_certificate_rotated_in_the_secret_is_served_without_a_restart(
             "patch", "secret", secret, "-n", NAMESPACE, "--type=merge", "-p", json.dumps({"data": data})
         )
         assert out.returncode == 0, out.stderr
+        patched_at = time.monotonic()
 
         def serving_new() -> bool:
             for p in ready_pods(node):
@@ -375,12 +376,14 @@ def test_a_certificate_rotated_in_the_secret_is_served_without_a_restart(
             return True
 
         wait_for(serving_new, "both pods serving the rotated certificate", timeout=150, interval=3)
+        # the kubelet's sync of the Secret volume (its atomic writer) plus the server's check interval
+        FIGURES["certificate rotation served after (s)"] = round(time.monotonic() - patched_at, 1)
         time.sleep(2)
     after = {p["metadata"]["name"]: p["status"]["containerStatuses"][0]["restartCount"] for p in ready_pods(node)}
     assert after == before, (before, after)  # same pods, no restart
     assert prober.sent > 10, prober.summary()
     assert not prober.failures(), prober.summary()
-    FIGURES["certificate rotation visible after (s)"] = round(sum(a.seconds for a in prober.answers[-1:]), 2)
+    FIGURES["prober requests during rotation"] = prober.sent
 
 
 # --------------------------------------------------------------------------- observability
