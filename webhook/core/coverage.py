@@ -296,6 +296,11 @@ def shadowed_rules(policy: Policy, group_wildcard: bool = True) -> list[tuple[in
     return out
 
 
+def subsumes(first: PolicyRule, later: PolicyRule, group_wildcard: bool = True) -> bool:
+    """True only when every request ``later`` matches is matched by ``first`` (conservative)."""
+    return _subsumes(first, _Sets.of(first), later, _Sets.of(later), group_wildcard)
+
+
 def _subsumes(first: PolicyRule, fs: _Sets, later: PolicyRule, ls: _Sets, group_wildcard: bool) -> bool:
     """True only when *every* request ``later`` matches is already matched by ``first``.
 
