@@ -60,6 +60,7 @@ __all__ = [
     "Insertion",
     "Repair",
     "StageChange",
+    "flow",
     "loses_something",
     "repair",
     "rule_flow",
@@ -89,6 +90,7 @@ class Insertion:
     categories: tuple[str, ...]
     why_here: str
     why_level: str
+    hider: str = ""  # short: "rule 0 logs them at None", "no rule matches them"
     failed_login: bool = False
 
     @property
@@ -155,42 +157,34 @@ class Repair:
 
 
 def _flow_str(value: str) -> str:
-    if value == "" or not value.replace("-", "").replace(".", "").replace("/", "").replace(":", "").isalnum():
+    if value == "" or not value.replace("-", "").replace(".", "").replace("/", "").isalnum():
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if value.lower() in ("y", "n", "yes", "no", "on", "off", "true", "false", "null") or value[0].isdigit():
         return f'"{value}"'
     return value
 
 
-def _flow_list(values: Iterable[str]) -> str:
-    return "[" + ", ".join(_flow_str(v) for v in values) + "]"
+def flow(value: Any) -> str:
+    """A plain value (mapping, list, string) as one line of flow-style YAML."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(flow(v) for v in value) + "]"
+    return _flow_str(str(value))
 
 
 def rule_flow(rule: PolicyRule) -> str:
     """A rule as one line of flow-style YAML: ``{level: Metadata, resources: [{group: "", resources: [secrets]}]}``."""
-    parts = [f"level: {rule.level}"]
-    for key, values in (("users", rule.users), ("userGroups", rule.user_groups), ("verbs", rule.verbs)):
-        if values:
-            parts.append(f"{key}: {_flow_list(values)}")
-    if rule.resources:
-        grs = []
-        for gr in rule.resources:
-            inner = [f"group: {_flow_str(gr.group)}"]
-            if gr.resources:
-                inner.append(f"resources: {_flow_list(gr.resources)}")
-            if gr.resource_names:
-                inner.append(f"resourceNames: {_flow_list(gr.resource_names)}")
-            grs.append("{" + ", ".join(inner) + "}")
-        parts.append(f"resources: [{', '.join(grs)}]")
-    for key, values in (("namespaces", rule.namespaces), ("nonResourceURLs", rule.non_resource_urls)):
-        if values:
-            parts.append(f"{key}: {_flow_list(values)}")
-    return "{" + ", ".join(parts) + "}"
+    return flow(rule_mapping(rule))
 
 
 def rule_mapping(rule: PolicyRule) -> dict[str, Any]:
     """A rule as the plain mapping a policy file holds (field names of ``audit.k8s.io/v1``)."""
     out: dict[str, Any] = {"level": rule.level}
+    if rule.users:
+        out["users"] = list(rule.users)
+    if rule.user_groups:
+        out["userGroups"] = list(rule.user_groups)
     if rule.verbs:
         out["verbs"] = list(rule.verbs)
     if rule.resources:
@@ -499,6 +493,7 @@ def _plan(
 def _insertion(b: _Built, index: int, policy: Policy) -> Insertion:
     if b.before is None:
         why_here = "no rule matches them (the default level is None), so it goes at the end"
+        short = "no rule matches them"
     else:
         hider = policy.rules[b.before]
         stages = set().union(*(m.probe.stages for m in b.misses))
@@ -509,6 +504,7 @@ def _insertion(b: _Built, index: int, policy: Policy) -> Insertion:
         else:
             what = f"logs them at {hider.level}, below the profile's minimum"
         why_here = f"rule {b.before} ({hider.describe()}) matches them first and {what}"
+        short = f"rule {b.before} matches them first and {what}"
     return Insertion(
         before=b.before,
         index=index,
@@ -517,6 +513,7 @@ def _insertion(b: _Built, index: int, policy: Policy) -> Insertion:
         categories=_unique(m.category for m in b.misses),
         why_here=why_here,
         why_level=b.why_level,
+        hider=short,
         failed_login=any(m.probe.attributes.user is None for m in b.misses),
     )
 
