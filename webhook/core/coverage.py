@@ -89,8 +89,10 @@ def _why_not(policy: Policy, decision: Decision, probe: Probe, min_level: str) -
     return f"{label}, which logs it at {decision.level}, below the required {min_level}"
 
 
-def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST) -> Coverage:
-    """Evaluate every probe, decide the profile's verdict, and collect warnings."""
+def assess(
+    policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST, *, warnings: bool = True
+) -> Coverage:
+    """Evaluate every probe, decide the profile's verdict, and collect warnings (unless ``warnings`` is False)."""
     evaluator = Evaluator(policy, version)
     min_rank = LEVEL_RANK[profile.min_level]
     results: dict[str, CategoryResult] = {}
@@ -111,7 +113,8 @@ def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
 
     coverage = Coverage(profile, results, [], [])
     _profile_violations(policy, coverage)
-    coverage.warnings.extend(_warnings(policy, evaluator, catalog, version))
+    if warnings:
+        coverage.warnings.extend(_warnings(policy, evaluator, catalog, version))
     return coverage
 
 
@@ -126,6 +129,11 @@ def _first_miss(result: CategoryResult, *, named: bool = True) -> str:
     return f"{result.id}: {text}" if named else text
 
 
+#: The generic advice; analysis replaces it with the concrete rules of :func:`webhook.core.repair.repair`.
+FIX_HINT = "Fix: add rules (before any broader None rule) that log these requests."
+PROFILE_CODES: frozenset[str] = frozenset({"categories-below-minimum", "category-required", "stage-omitted"})
+
+
 def _profile_violations(policy: Policy, coverage: Coverage) -> None:
     profile = coverage.profile
     uncovered = [r for r in coverage.categories.values() if not r.covered]
@@ -135,9 +143,9 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                 "categories-below-minimum",
                 f"the policy covers {coverage.covered_count} of {len(coverage.categories)} event "
                 f"categories at {profile.min_level} level or higher; the {profile.name} profile requires "
-                f"at least {profile.min_categories}. Not covered: "
+                f"at least {profile.min_categories}. {FIX_HINT} Not covered: "
                 + "; ".join(_first_miss(r) for r in uncovered)
-                + ". Fix: add rules (before any broader None rule) that log these requests.",
+                + ".",
             )
         )
     for cid in profile.required_categories:

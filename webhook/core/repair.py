@@ -14,9 +14,9 @@ The algorithm (README "auditwarden fix"):
    policy's list with every rule's, ``checker.go`` ``unionStages``): that entry is removed,
    and the repair says why — for a failed login that is ``ResponseStarted``, the only stage
    it is audited at (``filters/authn_audit.go``).
-3. **Targets.** The categories the profile requires, plus the fewest other uncovered
-   categories needed to reach ``minCategories`` (every combination is tried; the one with
-   the fewest inserted and changed rules wins, ties go to catalog order).
+3. **Targets.** The categories the profile requires, plus exactly as many other uncovered
+   categories as are missing to reach ``minCategories`` (every combination of that size is
+   tried; the one with the fewest inserted and changed rules wins, ties go to catalog order).
 4. **Insertions.** Each probe of a target category that is not logged well enough is
    grouped by the rule that hides it (the first rule that matches it, or the end of the
    policy when none does).  Just before that rule, one narrow rule per group is inserted
@@ -51,7 +51,7 @@ from typing import Any
 
 from webhook.core.categories import Catalog, Probe, Profile
 from webhook.core.checker import Attributes, Decision, Evaluator, _path_matches
-from webhook.core.coverage import assess, subsumes
+from webhook.core.coverage import PROFILE_CODES, assess, subsumes
 from webhook.core.policy import LEVEL_RANK, LEVELS, GroupResources, Policy, PolicyRule
 from webhook.core.versions import GROUP_WILDCARD, NEWEST, KubeVersion
 
@@ -60,6 +60,8 @@ __all__ = [
     "Insertion",
     "Repair",
     "StageChange",
+    "catalog_requests",
+    "fix_sentence",
     "flow",
     "loses_something",
     "repair",
@@ -74,7 +76,6 @@ SENSITIVE: tuple[tuple[str, str], ...] = (
     ("authentication.k8s.io", "tokenreviews"),
     ("", "serviceaccounts/token"),
 )
-_PROFILE_CODES = frozenset({"categories-below-minimum", "category-required", "stage-omitted"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -522,8 +523,8 @@ def _insertion(b: _Built, index: int, policy: Policy) -> Insertion:
 
 
 def _passes(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion) -> tuple[bool, list[str]]:
-    cov = assess(policy, catalog, profile, version)
-    return not any(v.code in _PROFILE_CODES for v in cov.violations), [c for c in cov.covered]
+    cov = assess(policy, catalog, profile, version, warnings=False)
+    return not any(v.code in PROFILE_CODES for v in cov.violations), [c for c in cov.covered]
 
 
 def loses_something(
@@ -561,7 +562,8 @@ def repair(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
     short = max(0, profile.min_categories - len(covered) - len(required))
     best: Repair | None = None
     blocked: list[str] = []
-    for size in range(0, min(short, len(optional)) + 1):
+    # Exactly as many extra categories as are missing (fewer can only pass by accident).
+    for size in {min(short, len(optional))}:
         for extra in combinations(optional, size):
             targets = [*required, *extra]
             try:
@@ -591,3 +593,30 @@ def repair(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
             f"no choice of categories reaches the {profile.name} profile's {profile.min_categories} categories"
         )
     return Repair(needed=True, possible=False, original=policy, policy=None, blocked=tuple(blocked))
+
+
+def fix_sentence(rep: Repair, limit: int = 700) -> str:
+    """The repair in one sentence for a denial (``add before rule 0: - level: Metadata, …``),
+    at most about ``limit`` characters; what does not fit is counted and left to ``auditwarden fix``."""
+    if not rep.needed:
+        return ""
+    if not rep.possible:
+        return f"Fix: no repair within auditwarden fix's constraints: {rep.blocked[0]}."
+    parts: list[str] = []
+    by_removed: dict[tuple[str, ...], list[int]] = {}
+    for c in rep.stage_changes:
+        if c.rule is None:
+            parts.append(f"remove {', '.join(c.removed)} from the policy's omitStages")
+        else:
+            by_removed.setdefault(c.removed, []).append(c.rule)
+    for removed, rules in by_removed.items():
+        which = f"rule {rules[0]}" if len(rules) == 1 else f"rules {', '.join(str(r) for r in rules)}"
+        parts.append(f"remove {', '.join(removed)} from the omitStages of {which}")
+    parts += [f"add {i.where}: - {rule_flow(i.rule)[1:-1]}" for i in rep.insertions]
+    shown: list[str] = []
+    for n, part in enumerate(parts):
+        if shown and len("; ".join([*shown, part])) > limit:
+            shown.append(f"and {len(parts) - n} more (run auditwarden fix)")
+            break
+        shown.append(part)
+    return "Fix: " + "; ".join(shown) + " (auditwarden fix --write applies this)."
