@@ -313,15 +313,12 @@ def _dump(docs: list[Any], explicit_start: bool) -> str:
 # --------------------------------------------------------------------------- entry
 
 
-def edit_text(text: str, source: str, repairs: Callable[[Located], Repair | None]) -> str:
-    """``text`` with every needed repair applied; ``repairs`` gives the repair of each located
-    policy (None: leave it)."""
-    if text.lstrip().startswith("{"):
-        return _edit_json(text, source, repairs)
+def splice_edits(text: str, source: str, repairs: Callable[[Located], Repair | None]) -> list[_Edit] | None:
+    """The line edits that apply the repairs to ``text`` (lines ``[start, end)`` replaced, 0-based),
+    or None when some edit cannot be spliced (then :func:`edit_text` edits the model instead)."""
     found = locate(text, source)
     lines = text.splitlines(keepends=True)
     edits: list[_Edit] = []
-    model_only = False
     for loc in found:
         rep = repairs(loc)
         if rep is None or not rep.needed or rep.policy is None:
@@ -333,14 +330,22 @@ def edit_text(text: str, source: str, repairs: Callable[[Located], Repair | None
                 new_inner = edit_text(str(loc.holder[loc.key]), loc.source, _constant(rep))
                 edits.append(_block_scalar_edit(lines, loc.holder, loc.key, new_inner))
         except _NoSplice:
-            model_only = True
-    if not edits and not model_only:
-        return text
-    if not model_only:
-        try:
-            return "".join(_apply(lines, edits))
-        except _NoSplice:
-            pass
+            return None
+    try:
+        _apply(lines, edits)
+    except _NoSplice:
+        return None
+    return edits
+
+
+def edit_text(text: str, source: str, repairs: Callable[[Located], Repair | None]) -> str:
+    """``text`` with every needed repair applied; ``repairs`` gives the repair of each located
+    policy (None: leave it)."""
+    if text.lstrip().startswith("{"):
+        return _edit_json(text, source, repairs)
+    edits = splice_edits(text, source, repairs)
+    if edits is not None:
+        return "".join(_apply(text.splitlines(keepends=True), edits)) if edits else text
     # Fallback: edit ruamel's model of the documents and dump them again.
     fresh = _load_rt(text)
     for loc in _relocate(text, source, fresh):

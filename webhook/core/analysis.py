@@ -98,7 +98,7 @@ def _concrete_fix(
     v = violations[first]
     message = v.message.replace(FIX_HINT, sentence) if FIX_HINT in v.message else f"{v.message} {sentence}"
     out = list(violations)
-    out[first] = Finding(v.code, message)
+    out[first] = Finding(v.code, message, v.rule)
     return tuple(out), lines
 
 

@@ -146,6 +146,7 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                 f"at least {profile.min_categories}. {FIX_HINT} Not covered: "
                 + "; ".join(_first_miss(r) for r in uncovered)
                 + ".",
+                uncovered[0].missed[0].rule if uncovered else None,
             )
         )
     for cid in profile.required_categories:
@@ -156,6 +157,7 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                     "category-required",
                     f"the {profile.name} profile requires category {cid}, which is not covered: "
                     f"{_first_miss(result, named=False)}",
+                    result.missed[0].rule,
                 )
             )
     for stage in profile.required_stages:
@@ -171,6 +173,7 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                     "stage-omitted",
                     f"the {profile.name} profile requires stage {stage}, which is omitted by "
                     f"{', '.join(places)}. Fix: remove {stage} from omitStages.",
+                    None if stage in policy.omit_stages else int(places[0].split()[1]),
                 )
             )
 
@@ -213,6 +216,7 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 Finding(
                     "advisory-not-logged",
                     f"{probe.warning} ({probe.id}: {_why_not(policy, decision, probe, 'Metadata')})",
+                    decision.rule,
                 )
             )
     flagged: dict[str, tuple[str, int | None]] = {}
@@ -226,6 +230,7 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 "sensitive-payload",
                 f"{resource} are logged at {level} by rule {rule}: their contents (passwords, tokens) are "
                 f"written to the audit log. Log {resource} at Metadata.",
+                rule,
             )
         )
     # Failed authentication is only ever audited at ResponseStarted (filters/authn_audit.go).
@@ -259,6 +264,7 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 "shadowed-rule",
                 f"rule {j} ({policy.rules[j].describe()}) can never match: rule {i} "
                 f"({policy.rules[i].describe()}) matches every request it would.",
+                j,
             )
         )
     return out
