@@ -183,3 +183,39 @@ def test_a_json_policy_file_is_rewritten_as_json(tmp_path: Path) -> None:
     doc = json.loads(f.read_text())
     assert doc["rules"][-1] == {"level": "None"} and len(doc["rules"]) >= 2
     assert check(str(f)).exit_code == 0
+
+
+def test_a_kops_cluster_policy_in_file_assets_is_repaired_in_place(tmp_path: Path) -> None:
+    content = "".join(f"        {line}\n" for line in WEAK.splitlines())
+    kops = ("apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: c\nspec:\n  kubeAPIServer:\n"
+            "    auditLogPath: /var/log/audit.log\n    auditPolicyFile: /srv/kubernetes/audit.yaml\n"
+            "  fileAssets:\n  - name: audit-policy\n    path: /srv/kubernetes/audit.yaml\n    roles: [Master]\n"
+            f"    content: |\n{content}")  # fmt: skip
+    f = tmp_path / "cluster.yaml"
+    f.write_text(kops)
+    assert run("--write", str(f)).exit_code == 0
+    text = f.read_text()
+    assert text.startswith(kops.split("    content: |")[0]) and "          # auditwarden fix: logs" in text
+    result = json.loads(check("--format", "json", str(f)).output)
+    policy = next(r for r in result["results"] if r["kind"] == "audit-policy")
+    assert not [v for v in policy["violations"] if v["code"] == "categories-below-minimum"]
+
+
+def test_a_talos_machine_config_policy_is_repaired_in_place(tmp_path: Path) -> None:
+    body = "".join(f"      {line}\n" for line in WEAK.splitlines() if not line.startswith("#"))
+    talos = f"version: v1alpha1\nmachine:\n  type: controlplane\ncluster:\n  apiServer:\n    auditPolicy:\n{body}"
+    f = tmp_path / "controlplane.yaml"
+    f.write_text(talos)
+    assert run("--write", "--profile", "strict", str(f)).exit_code == 0
+    text = f.read_text()
+    assert "        # auditwarden fix: logs" in text and "omitStages" not in text
+    assert check("--profile", "strict", str(f)).exit_code == 0
+
+
+def test_flow_style_rules_fall_back_to_a_ruamel_dump_that_keeps_comments(tmp_path: Path) -> None:
+    f = tmp_path / "policy.yaml"
+    f.write_text("# keep me\napiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: None}]  # all off\n")
+    assert run("--write", str(f)).exit_code == 0
+    text = f.read_text()
+    assert text.startswith("# keep me\n") and "auditwarden fix: logs" in text
+    assert check(str(f)).exit_code == 0
