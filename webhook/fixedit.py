@@ -265,6 +265,11 @@ def _apply(lines: list[str], edits: list[_Edit]) -> list[str]:
 
 def _model_edit(node: CommentedMap, repair: Repair) -> None:
     rules = node["rules"]
+    if isinstance(rules, CommentedSeq) and rules.fa.flow_style():
+        rules.fa.set_block_style()  # one rule per line, so each inserted rule can carry its comment
+        for item in rules:
+            if isinstance(item, CommentedMap):
+                item.fa.set_flow_style()
     for change in repair.stage_changes:
         target = node if change.rule is None else rules[change.rule]
         seq = target.get("omitStages")
