@@ -78,6 +78,26 @@ def analyse_policy(policy_or_obj: Policy | Any, source: str, key: str, s: Settin
     )  # fmt: skip
 
 
+# The repair text of recent policies: one object may carry the same policy many times (a ConfigMap
+# with thousands of copies must not cost thousands of repairs).  Keyed by the policy and settings
+# (the catalog by identity, kept in the value so its id is not reused while cached).
+_RECENT: dict[tuple[Any, ...], tuple[Catalog, str, tuple[str, ...]]] = {}
+_RECENT_MAX = 256
+
+
+def _repair_text(policy: Policy, s: Settings) -> tuple[str, tuple[str, ...]]:
+    key = (policy, s.profile, s.version, id(s.catalog))
+    hit = _RECENT.get(key)
+    if hit is not None and hit[0] is s.catalog:
+        return hit[1], hit[2]
+    rep = repair(policy, s.catalog, s.profile, s.version)
+    sentence, lines = fix_sentence(rep), tuple(rep.lines())
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    _RECENT[key] = (s.catalog, sentence, lines)
+    return sentence, lines
+
+
 #: Above this many rules the concrete repair is left to ``auditwarden fix`` (the webhook's time is bounded).
 REPAIR_MAX_RULES = 200
 
@@ -93,8 +113,7 @@ def _concrete_fix(
         sentence = f"Fix: run `auditwarden fix` for the concrete rules (the policy has over {REPAIR_MAX_RULES} rules)."
         lines: tuple[str, ...] = ()
     else:
-        rep = repair(policy, s.catalog, s.profile, s.version)
-        sentence, lines = fix_sentence(rep), tuple(rep.lines())
+        sentence, lines = _repair_text(policy, s)
     v = violations[first]
     message = v.message.replace(FIX_HINT, sentence) if FIX_HINT in v.message else f"{v.message} {sentence}"
     out = list(violations)

@@ -457,24 +457,40 @@ def _stage_changes(
 
 
 def _plan(
-    policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion, targets: Sequence[str]
+    policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion, targets: Sequence[str],
+    cache: dict[Any, Any],
 ) -> tuple[Policy, list[StageChange], list[Insertion]]:
+    """The repair for one choice of target categories.  ``cache`` is shared by the choices of
+    one :func:`repair` call (decisions and rules of a staged policy do not depend on the choice)."""
     wanted = [c for c in catalog.categories if c.id in targets]
     probes = [(p, c.id) for c in wanted for p in c.probes]
     staged, changes = _stage_changes(policy, profile, probes)
-    evaluator = Evaluator(staged, version)
+    key = staged.omit_stages, tuple(r.omit_stages for r in staged.rules)
+    if key not in cache:
+        cache[key] = (Evaluator(staged, version), _Planner(staged, profile, version), {}, {})
+    evaluator, planner, decisions, built_for = cache[key]
     min_rank = LEVEL_RANK[profile.min_level]
     groups: dict[tuple[int | None, bool], list[_Miss]] = {}
     for probe, category in probes:
-        decision = evaluator.evaluate(probe.attributes)
+        if probe.id not in decisions:
+            decisions[probe.id] = evaluator.evaluate(probe.attributes)
+        decision = decisions[probe.id]
         if _logged(decision, probe, min_rank):
             continue
-        key = (decision.rule, probe.attributes.is_resource_request)
-        groups.setdefault(key, []).append(_Miss(probe, category, decision.rule))
-    planner = _Planner(staged, profile, version)
+        group = (decision.rule, probe.attributes.is_resource_request)
+        groups.setdefault(group, []).append(_Miss(probe, category, decision.rule))
     built: list[_Built] = []
     for (before, _), misses in groups.items():
-        built += planner.build(before, misses)
+        ids = (before, tuple((m.probe.id, m.category) for m in misses))
+        if ids not in built_for:
+            try:
+                built_for[ids] = planner.build(before, misses)
+            except _Blocked as exc:
+                built_for[ids] = exc
+        result = built_for[ids]
+        if isinstance(result, _Blocked):
+            raise result
+        built += result
     # Apply: insert just before each original index (end of policy for None), in order.
     end = len(staged.rules)
     built.sort(key=lambda b: (end if b.before is None else b.before))
@@ -560,34 +576,33 @@ def repair(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
     required = [c for c in profile.required_categories if c not in covered]
     optional = [c.id for c in catalog.categories if c.id not in covered and c.id not in profile.required_categories]
     short = max(0, profile.min_categories - len(covered) - len(required))
-    best: Repair | None = None
     blocked: list[str] = []
+    cache: dict[Any, Any] = {}
+    candidates: list[tuple[int, int, Policy, list[StageChange], list[Insertion]]] = []
     # Exactly as many extra categories as are missing (fewer can only pass by accident).
-    for size in {min(short, len(optional))}:
-        for extra in combinations(optional, size):
-            targets = [*required, *extra]
-            try:
-                repaired, changes, insertions = _plan(policy, catalog, profile, version, targets)
-            except _Blocked as exc:
-                if exc.reason not in blocked:
-                    blocked.append(exc.reason)
-                continue
-            ok, now = _passes(repaired, catalog, profile, version)
-            if not ok:
-                continue  # too few categories with this choice (or an incidental loss): try more
-            lost = loses_something(policy, repaired, catalog_requests(catalog), version)
-            if lost:  # the construction forbids this; refuse rather than show a lossy patch
-                blocked.append(f"internal check failed, the candidate would lose {lost[0]}")
-                continue
-            candidate = Repair(
-                needed=True, possible=True, original=policy, policy=repaired,
-                insertions=tuple(insertions), stage_changes=tuple(changes),
-                categories=tuple(c for c in now if c not in covered),
-            )  # fmt: skip
-            if best is None or candidate.changed_rules < best.changed_rules:
-                best = candidate
-    if best is not None:
-        return best
+    size = min(short, len(optional))
+    for order, extra in enumerate(combinations(optional, size)):
+        try:
+            repaired, changes, insertions = _plan(policy, catalog, profile, version, [*required, *extra], cache)
+        except _Blocked as exc:
+            if exc.reason not in blocked:
+                blocked.append(exc.reason)
+            continue
+        candidates.append((len(changes) + len(insertions), order, repaired, changes, insertions))
+    # The fewest changes first (ties: catalog order); the first that proves out is the repair.
+    for _, _, repaired, changes, insertions in sorted(candidates, key=lambda c: (c[0], c[1])):
+        ok, now = _passes(repaired, catalog, profile, version)
+        if not ok:
+            continue  # an incidental loss of a category already covered: the next choice
+        lost = loses_something(policy, repaired, catalog_requests(catalog), version)
+        if lost:  # the construction forbids this; refuse rather than show a lossy patch
+            blocked.append(f"internal check failed, the candidate would lose {lost[0]}")
+            continue
+        return Repair(
+            needed=True, possible=True, original=policy, policy=repaired,
+            insertions=tuple(insertions), stage_changes=tuple(changes),
+            categories=tuple(c for c in now if c not in covered),
+        )  # fmt: skip
     if not blocked:
         blocked.append(
             f"no choice of categories reaches the {profile.name} profile's {profile.min_categories} categories"
