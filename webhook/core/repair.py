@@ -14,9 +14,10 @@ The algorithm (README "auditwarden fix"):
    policy's list with every rule's, ``checker.go`` ``unionStages``): that entry is removed,
    and the repair says why — for a failed login that is ``ResponseStarted``, the only stage
    it is audited at (``filters/authn_audit.go``).
-3. **Targets.** The categories the profile requires, plus exactly as many other uncovered
-   categories as are missing to reach ``minCategories`` (every combination of that size is
-   tried; the one with the fewest inserted and changed rules wins, ties go to catalog order).
+3. **Targets.** The categories the profile requires, plus up to as many other uncovered
+   categories as are missing to reach ``minCategories`` (every combination is tried; the one
+   with the fewest inserted and changed rules that passes wins, ties go to fewer categories,
+   then catalog order).
 4. **Insertions.** Each probe of a target category that is not logged well enough is
    grouped by the rule that hides it (the first rule that matches it, or the end of the
    policy when none does).  Just before that rule, one narrow rule per group is inserted
@@ -579,9 +580,10 @@ def repair(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
     blocked: list[str] = []
     cache: dict[Any, Any] = {}
     candidates: list[tuple[int, int, Policy, list[StageChange], list[Insertion]]] = []
-    # Exactly as many extra categories as are missing (fewer can only pass by accident).
-    size = min(short, len(optional))
-    for order, extra in enumerate(combinations(optional, size)):
+    # Up to as many extra categories as are missing: a smaller choice can still pass when a stage
+    # change or an inserted rule covers another category on the way.
+    choices = [c for n in range(min(short, len(optional)) + 1) for c in combinations(optional, n)]
+    for order, extra in enumerate(choices):
         try:
             repaired, changes, insertions = _plan(policy, catalog, profile, version, [*required, *extra], cache)
         except _Blocked as exc:
