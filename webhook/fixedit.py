@@ -401,10 +401,9 @@ def _block_scalar_edit(lines: list[str], holder: Any, key: Any, new_inner: str) 
     while end > start and not lines[end - 1].strip():
         end -= 1
     nl = _newline(lines)
-    new_lines = [(" " * indent + ln if ln.strip() else nl) if ln.endswith("\n") else " " * indent + ln + nl
-                 for ln in new_inner.splitlines(keepends=True)]  # fmt: skip
-    new_lines = [ln if ln.strip() else nl for ln in new_lines]
-    return start, end, [ln.rstrip("\r\n") + nl for ln in new_lines]
+    # The new content, indented like the old; blank lines stay empty.
+    content = new_inner.rstrip("\r\n").splitlines()
+    return start, end, [(" " * indent + ln if ln.strip() else "") + nl for ln in content]
 
 
 def _edit_json(text: str, source: str, repairs: Callable[[Located], Repair | None]) -> str:

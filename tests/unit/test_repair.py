@@ -128,6 +128,14 @@ def test_a_later_request_response_rule_raises_the_inserted_rule_level_so_nothing
     assert pods.rule.level == "RequestResponse" and "lower no request's level" in pods.why_level
 
 
+def test_an_inserted_rule_keeps_managed_fields_that_a_later_rule_it_takes_from_kept() -> None:
+    p = policy("omitManagedFields: true\nrules:\n- level: None\n  users: [jane]\n"
+               "- level: RequestResponse\n  omitManagedFields: false\n  resources: [{group: '', resources: [pods]}]\n")
+    r = fixed(p, "strict")
+    pods = next(i for i in r.insertions if any("pods" in gr.resources for gr in i.rule.resources))
+    assert pods.rule.omit_managed_fields is False and "omitManagedFields: false" in rule_flow(pods.rule)
+
+
 def test_bounded_payloads_block_a_repair_and_the_reason_names_the_rule_that_forces_it() -> None:
     # A profile that requires secret-access at Metadata; these users' secrets are hidden by rule 0,
     # and rule 1 logs everyone else's at RequestResponse: a rule catching them before rule 0 would
@@ -218,6 +226,8 @@ def valid_rules(draw: st.DrawFn) -> dict[str, Any]:
             rule["namespaces"] = draw(_sub(NAMESPACES))
     if draw(st.integers(0, 3)) == 0:
         rule["omitStages"] = draw(_sub(STAGES, 2))
+    if draw(st.integers(0, 5)) == 0:
+        rule["omitManagedFields"] = draw(st.booleans())
     return rule
 
 
@@ -226,6 +236,8 @@ def valid_policies(draw: st.DrawFn) -> dict[str, Any]:
     doc: dict[str, Any] = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy"}
     if draw(st.integers(0, 3)) == 0:
         doc["omitStages"] = draw(_sub(STAGES, 2))
+    if draw(st.integers(0, 3)) == 0:
+        doc["omitManagedFields"] = True
     doc["rules"] = draw(st.lists(valid_rules(), min_size=1, max_size=7))
     return doc
 

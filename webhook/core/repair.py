@@ -30,7 +30,8 @@ The algorithm (README "auditwarden fix"):
    matches (up to the first later rule that matches all of them), and at least the
    profile's minimum.  With no ``omitStages`` of its own it omits only the policy's stages,
    which every later rule omits too.  So no request is logged at a lower level or with a
-   stage omitted that was not omitted before.
+   stage omitted that was not omitted before.  (When the policy omits managedFields and such a
+   later rule keeps them, the inserted rule keeps them too.)
 6. **Bounded payloads.** An inserted rule that would log Secrets, ConfigMaps, TokenReviews
    or ServiceAccount tokens above ``Metadata`` (their contents would land in the log) is
    refused unless the profile's minimum level is above ``Metadata`` (``stig``).  Then the
@@ -167,7 +168,9 @@ def _flow_str(value: str) -> str:
 
 
 def flow(value: Any) -> str:
-    """A plain value (mapping, list, string) as one line of flow-style YAML."""
+    """A plain value (mapping, list, string, boolean) as one line of flow-style YAML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
@@ -200,6 +203,8 @@ def rule_mapping(rule: PolicyRule) -> dict[str, Any]:
         out["namespaces"] = list(rule.namespaces)
     if rule.non_resource_urls:
         out["nonResourceURLs"] = list(rule.non_resource_urls)
+    if rule.omit_managed_fields is not None:
+        out["omitManagedFields"] = rule.omit_managed_fields
     return out
 
 
@@ -346,9 +351,10 @@ class _Planner:
         self.min_rank = LEVEL_RANK[profile.min_level]
         self.bounded = self.min_rank <= LEVEL_RANK["Metadata"]
 
-    def _needed(self, before: int | None, rule: PolicyRule) -> tuple[int, int | None]:
-        """The highest level (rank) of a later rule that can match a request ``rule`` matches."""
-        need, who = 0, None
+    def _needed(self, before: int | None, rule: PolicyRule) -> tuple[int, int | None, bool]:
+        """The highest level (rank) of a later rule that can match a request ``rule`` matches, that
+        rule, and whether one of those rules keeps managedFields the policy omits."""
+        need, who, keeps_fields = 0, None, False
         rules = self.policy.rules
         for j in range(len(rules) if before is None else before, len(rules)):
             if not _may_overlap(rules[j], rule, self.group_wildcard):
@@ -356,19 +362,22 @@ class _Planner:
             rank = LEVEL_RANK[rules[j].level]
             if rank > need:
                 need, who = rank, j
+            keeps_fields = keeps_fields or (rules[j].omit_managed_fields is False and rank > 0)
             if subsumes(rules[j], rule, self.group_wildcard):
                 break
-        return need, who
+        return need, who, keeps_fields
 
     def _try(self, before: int | None, misses: Sequence[_Miss]) -> _Built | str:
         """The best shape for the group, or why none is allowed."""
         best: _Built | None = None
         refusal = ""
         for shape in _shapes(misses, self.profile.min_level):
-            need, who = self._needed(before, shape)
+            need, who, keeps_fields = self._needed(before, shape)
             rank = max(self.min_rank, need)
             level = LEVELS[rank]
             rule = replace(shape, level=level)
+            if keeps_fields and self.policy.omit_managed_fields:
+                rule = replace(rule, omit_managed_fields=False)  # what it takes over kept managedFields
             sensitive = _touches_sensitive(rule, self.group_wildcard)
             if self.bounded and rank > LEVEL_RANK["Metadata"] and sensitive:
                 refusal = (
@@ -559,6 +568,8 @@ def loses_something(
             out.append(f"{attrs}: level {old.level} -> {new.level}")
         elif new.omit_stages - old.omit_stages:
             out.append(f"{attrs}: newly omits {sorted(new.omit_stages - old.omit_stages)}")
+        elif new.omit_managed_fields and not old.omit_managed_fields:
+            out.append(f"{attrs}: newly omits managedFields")
     return out
 
 
