@@ -7,13 +7,18 @@ dataclasses; this is the one place where they become JSON (camelCase).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from webhook import __version__
 from webhook.core.analysis import DocumentResult
 from webhook.core.coverage import CategoryResult
 from webhook.core.findings import Finding
+
+if TYPE_CHECKING:
+    from webhook.core.repair import Repair
+    from webhook.fixedit import Located
 
 JSON_SCHEMA_VERSION = 1
 
@@ -78,6 +83,10 @@ class Report:
     kubernetes_version: str
     skipped: list[str] = field(default_factory=list)  # documents that are nothing we judge
     unreadable: list[str] = field(default_factory=list)
+    # For SARIF: each file's text (path -> text), to point results at lines, and the repair of a
+    # policy found in a file, to attach as SARIF fixes.
+    texts: dict[str, str] = field(default_factory=dict)
+    repair_of: Callable[[Located], Repair | None] | None = None
 
     @property
     def failed(self) -> list[DocumentResult]:
@@ -150,27 +159,42 @@ def to_text(report: Report, color: bool) -> str:
 
 
 def to_sarif(report: Report) -> str:
+    from webhook.core.coverage import PROFILE_CODES
+    from webhook.locations import FileLocator, Place, fingerprint
+
     rules: dict[str, dict[str, Any]] = {}
     results: list[dict[str, Any]] = []
+    locators: dict[str, FileLocator] = {}
     for r in report.results:
+        uri = _source_path(r.source)
+        locator = locators.get(uri)
+        if locator is None and uri in report.texts:
+            locator = locators[uri] = FileLocator(uri, report.texts[uri])
+        fix_attached = False
         for level, findings in (("error", r.violations), ("warning", r.warnings)):
             for f in findings:
                 rules.setdefault(f.code, {"id": f.code, "shortDescription": {"text": f.code.replace("-", " ")}})
-                results.append(
-                    {
-                        "ruleId": f.code,
-                        "level": level,
-                        "message": {"text": f"{r.source}: {f.message}"},
-                        "locations": [
-                            {
-                                "physicalLocation": {
-                                    "artifactLocation": {"uri": _source_path(r.source)},
-                                    "region": {"startLine": 1},
-                                }
+                place = locator.place(r.source, f) if locator is not None else Place(1, r.source)
+                result: dict[str, Any] = {
+                    "ruleId": f.code,
+                    "level": level,
+                    "message": {"text": f"{r.source}: {f.message}"},
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": uri},
+                                "region": {"startLine": place.line},
                             }
-                        ],
-                    }
-                )
+                        }
+                    ],
+                    "partialFingerprints": {"auditwarden/v1": fingerprint(f.code, uri, place.subject, f.message)},
+                }
+                if level == "error" and f.code in PROFILE_CODES and not fix_attached and locator is not None:
+                    fixes = _fixes(report, locator, r)
+                    if fixes:
+                        result["fixes"] = fixes
+                        fix_attached = True
+                results.append(result)
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -189,6 +213,27 @@ def to_sarif(report: Report) -> str:
         ],
     }
     return json.dumps(sarif, indent=2)
+
+
+def _fixes(report: Report, locator: Any, r: DocumentResult) -> list[dict[str, Any]]:
+    """The repair of the policy ``r`` judged, as one SARIF fix (``auditwarden fix``'s own edit)."""
+    target = locator.policy_at(r.source)
+    repair_of = report.repair_of
+    if target is None or repair_of is None or not r.repair:
+        return []
+
+    def only_this(loc: Located) -> Repair | None:
+        return repair_of(loc) if loc.source == target.source else None
+
+    replacements = locator.fixes(only_this)
+    if not replacements:
+        return []
+    return [
+        {
+            "description": {"text": "auditwarden fix: " + "; ".join(r.repair)},
+            "artifactChanges": [{"artifactLocation": {"uri": locator.path}, "replacements": replacements}],
+        }
+    ]
 
 
 def _source_path(source: str) -> str:

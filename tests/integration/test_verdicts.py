@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from tests.integration.conftest import Server
 from tests.support.reviews import (
@@ -19,6 +21,7 @@ from tests.support.reviews import (
     policy_configmap,
     review,
 )
+from webhook.cli import main
 
 
 def metric_value(text: str, metric: str, **labels: str) -> float | None:
@@ -64,6 +67,19 @@ def test_deny(enforce: Server) -> None:
     assert "[categories-below-minimum]" in status["message"] and "Fix:" in status["message"]
     assert resp["auditAnnotations"]["verdict"] == "deny"
     assert_warnings_valid(resp)
+
+
+def test_a_denial_names_the_repair_and_the_policy_fix_writes_is_allowed(enforce: Server, tmp_path: Path) -> None:
+    resp = enforce.answer(review(policy_configmap(WEAK_POLICY)))
+    message = resp["status"]["message"]
+    # WEAK_POLICY: rule 0 hides secrets, nothing else matches: the rules go before rule 0 or at the end.
+    assert re.search(r"Fix: (remove .*; )?add (before rule 0|at the end): - level: Metadata, ", message), message
+    assert all(len(w) <= 120 for w in resp["warnings"]) and not any("Fix: add" in w for w in resp["warnings"])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(WEAK_POLICY)
+    assert CliRunner().invoke(main, ["fix", "--write", str(policy)]).exit_code == 0
+    fixed = enforce.answer(review(policy_configmap(policy.read_text())))
+    assert fixed["allowed"] is True and fixed["auditAnnotations"]["verdict"] in ("allow", "warn")
 
 
 def test_invalid_policy_is_denied_with_the_apiservers_reason(enforce: Server) -> None:

@@ -15,6 +15,7 @@ from webhook.context import build_context
 from webhook.core.findings import Finding
 from webhook.core.verdict import Facts, Verdict, judge
 from webhook.service.admission import (
+    MAX_MESSAGE_CHARS,
     MAX_WARNING_CHARS,
     MAX_WARNINGS,
     BadReview,
@@ -279,3 +280,29 @@ def test_one_json_type_namer_serves_the_review_parser_the_policy_decoder_and_yam
         "null", "bool", "number", "number", "string", "array", "object"]  # fmt: skip  # Go's encoding/json names
     assert [described(v) for v in (None, True, 1, [], {})] == ["null", "a boolean", "a number", "an array", "an object"]
     assert [described(v, yaml=True) for v in (1, 1.5, [], {})] == ["an integer", "a number", "a list", "a mapping"]
+
+
+def test_a_denial_names_the_concrete_rule_to_add_and_where() -> None:
+    # The README's "Try it" policy: rule 0 hides every read.
+    policy = ("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  verbs: [get, list, watch]\n"
+              "- level: RequestResponse\n  resources: [{group: '', resources: [pods]}]\n")  # fmt: skip
+    verdict = judged(policy_configmap(policy))
+    msg = build_response("u", verdict, kind="ConfigMap", name="p", namespace="kube-system")["response"]["status"][
+        "message"
+    ]
+    want = 'Fix: add before rule 0: - level: Metadata, verbs: [list, get], resources: [{group: "", resources: [pods, '
+    assert want in msg
+    assert "add at the end: - level: Metadata" in msg and "(auditwarden fix --write applies this)" in msg
+
+
+@pytest.mark.parametrize("profile", ["baseline", "strict", "stig"])
+def test_the_concrete_fix_keeps_the_denial_within_the_message_limit(profile: str) -> None:
+    # Every rule hidden, policy-level omitStages on every stage: the longest repair there is.
+    policy = ("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\n"
+              "rules:\n" + "".join(f"- level: None\n  users: [u{i}]\n  omitStages: [ResponseComplete]\n"
+                                   for i in range(40)) + "- level: None\n")  # fmt: skip
+    ctx = build_context(profile=profile)
+    verdict = judge(policy_configmap(policy), None, operation="CREATE", mode="enforce", context=ctx)
+    msg = build_response("u", verdict, kind="ConfigMap", profile=profile)["response"]["status"]["message"]
+    assert len(msg) <= MAX_MESSAGE_CHARS + 500  # the summary and notes may follow the capped findings
+    assert "Fix: " in msg and ("add before rule 40" in msg or "more (run auditwarden fix)" in msg)

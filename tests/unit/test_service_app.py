@@ -568,6 +568,9 @@ def test_decision_log_lines_never_contain_object_contents(
     fields = decisions[-1].fields  # type: ignore[attr-defined]
     assert fields["verdict"] == "deny" and fields["name"] == "audit-policy" and fields["user"] == "alice"
     assert fields["violations"] == ["categories-below-minimum"]
+    # The full repair goes to the log (the denial names only what fits), one line per change.
+    (lines,) = fields["repair"].values()
+    assert lines and all(line.startswith(("insert ", "remove ")) for line in lines)
     assert secret_marker not in json.dumps(fields)
     assert all(secret_marker not in r.getMessage() for r in caplog.records)
 

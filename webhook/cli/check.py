@@ -9,11 +9,18 @@ violation, 2 for usage errors or unreadable input.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from webhook.cli.common import context_options, make_context
+
+if TYPE_CHECKING:
+    from webhook.core.repair import Repair
+    from webhook.core.verdict import Context
+    from webhook.fixedit import Located
 
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -57,12 +64,16 @@ def check(
     ctx = make_context(profile, categories, kubernetes_version, policy_file_map)
     files, unreadable = _files(paths)
     report = Report([], profile, format_version(ctx.kubernetes_version), unreadable=unreadable)
+    if fmt == "sarif":
+        report.repair_of = _repairer(ctx)
     for path in files:
         try:
             data = path.read_bytes()[: MAX_FILE_BYTES + 1]
         except OSError as exc:
             report.unreadable.append(f"{path}: {exc.strerror}")
             continue
+        if fmt == "sarif":
+            report.texts[str(path)] = data.decode("utf-8", "replace")
         try:
             docs = yamlsafe.load_file(data)
         except yamlsafe.DocumentError as exc:
@@ -95,3 +106,20 @@ def check(
     color = fmt == "text" and sys.stdout.isatty()
     click.echo(render(report, fmt, color))
     sys.exit(report.exit_code)
+
+
+def _repairer(ctx: Context) -> Callable[[Located], Repair | None]:
+    """The repair of a policy located in a file (SARIF fixes), as ``auditwarden fix`` computes it."""
+    from webhook.core.policy import PolicyError, decode_policy
+    from webhook.core.repair import repair
+
+    settings = ctx.settings()
+
+    def repair_of(loc: Located) -> Repair | None:
+        try:
+            policy = decode_policy(loc.plain, ctx.kubernetes_version)
+        except PolicyError:
+            return None
+        return repair(policy, settings.catalog, settings.profile, settings.version)
+
+    return repair_of

@@ -9,10 +9,11 @@ from typing import Any, Literal
 
 from webhook.core import apiserver
 from webhook.core.categories import Catalog, Profile
-from webhook.core.coverage import CategoryResult, Coverage, assess
+from webhook.core.coverage import FIX_HINT, PROFILE_CODES, CategoryResult, Coverage, assess
 from webhook.core.documents import Document, DocumentKind
 from webhook.core.findings import Finding
 from webhook.core.policy import Policy, PolicyError, decode_policy, load_policy
+from webhook.core.repair import fix_sentence, repair
 from webhook.core.versions import KubeVersion
 
 #: What a result describes: a recognised document, or (``auditwarden check`` only) a
@@ -39,6 +40,7 @@ class DocumentResult:
     key: str = ""
     covered: frozenset[str] = frozenset()
     flags: Mapping[str, str] | None = None
+    repair: tuple[str, ...] = ()  # the full repair, one line per change (for logs)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,56 @@ def analyse_policy(policy_or_obj: Policy | Any, source: str, key: str, s: Settin
     except PolicyError as err:
         return _invalid_policy(err, source, key)
     cov: Coverage = assess(policy, s.catalog, s.profile, s.version)
+    violations, lines = _concrete_fix(policy, cov.violations, s)
     return DocumentResult(
         source=source, kind="audit-policy", valid=True,
         categories=tuple(cov.categories.values()), covered_count=cov.covered_count,
-        violations=tuple(cov.violations), warnings=tuple(cov.warnings), summary=cov.summary,
-        key=key, covered=frozenset(cov.covered),
+        violations=violations, warnings=tuple(cov.warnings), summary=cov.summary,
+        key=key, covered=frozenset(cov.covered), repair=lines,
     )  # fmt: skip
+
+
+# The repair text of recent policies: one object may carry the same policy many times (a ConfigMap
+# with thousands of copies must not cost thousands of repairs).  Keyed by the policy and settings
+# (the catalog by identity, kept in the value so its id is not reused while cached).
+_RECENT: dict[tuple[Any, ...], tuple[Catalog, str, tuple[str, ...]]] = {}
+_RECENT_MAX = 256
+
+
+def _repair_text(policy: Policy, s: Settings) -> tuple[str, tuple[str, ...]]:
+    key = (policy, s.profile, s.version, id(s.catalog))
+    hit = _RECENT.get(key)
+    if hit is not None and hit[0] is s.catalog:
+        return hit[1], hit[2]
+    rep = repair(policy, s.catalog, s.profile, s.version)
+    sentence, lines = fix_sentence(rep), tuple(rep.lines())
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    _RECENT[key] = (s.catalog, sentence, lines)
+    return sentence, lines
+
+
+#: Above this many rules the concrete repair is left to ``auditwarden fix`` (the webhook's time is bounded).
+REPAIR_MAX_RULES = 200
+
+
+def _concrete_fix(
+    policy: Policy, violations: list[Finding], s: Settings
+) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+    """The first profile violation names the concrete rules to add and where (README "auditwarden fix")."""
+    first = next((i for i, v in enumerate(violations) if v.code in PROFILE_CODES), None)
+    if first is None:
+        return tuple(violations), ()
+    if len(policy.rules) > REPAIR_MAX_RULES:
+        sentence = f"Fix: run `auditwarden fix` for the concrete rules (the policy has over {REPAIR_MAX_RULES} rules)."
+        lines: tuple[str, ...] = ()
+    else:
+        sentence, lines = _repair_text(policy, s)
+    v = violations[first]
+    message = v.message.replace(FIX_HINT, sentence) if FIX_HINT in v.message else f"{v.message} {sentence}"
+    out = list(violations)
+    out[first] = Finding(v.code, message, v.rule)
+    return tuple(out), lines
 
 
 def _invalid_policy(err: PolicyError, source: str, key: str) -> DocumentResult:

@@ -89,8 +89,10 @@ def _why_not(policy: Policy, decision: Decision, probe: Probe, min_level: str) -
     return f"{label}, which logs it at {decision.level}, below the required {min_level}"
 
 
-def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST) -> Coverage:
-    """Evaluate every probe, decide the profile's verdict, and collect warnings."""
+def assess(
+    policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST, *, warnings: bool = True
+) -> Coverage:
+    """Evaluate every probe, decide the profile's verdict, and collect warnings (unless ``warnings`` is False)."""
     evaluator = Evaluator(policy, version)
     min_rank = LEVEL_RANK[profile.min_level]
     results: dict[str, CategoryResult] = {}
@@ -111,7 +113,8 @@ def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
 
     coverage = Coverage(profile, results, [], [])
     _profile_violations(policy, coverage)
-    coverage.warnings.extend(_warnings(policy, evaluator, catalog, version))
+    if warnings:
+        coverage.warnings.extend(_warnings(policy, evaluator, catalog, version))
     return coverage
 
 
@@ -126,6 +129,11 @@ def _first_miss(result: CategoryResult, *, named: bool = True) -> str:
     return f"{result.id}: {text}" if named else text
 
 
+#: The generic advice; analysis replaces it with the concrete rules of :func:`webhook.core.repair.repair`.
+FIX_HINT = "Fix: add rules (before any broader None rule) that log these requests."
+PROFILE_CODES: frozenset[str] = frozenset({"categories-below-minimum", "category-required", "stage-omitted"})
+
+
 def _profile_violations(policy: Policy, coverage: Coverage) -> None:
     profile = coverage.profile
     uncovered = [r for r in coverage.categories.values() if not r.covered]
@@ -135,9 +143,10 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                 "categories-below-minimum",
                 f"the policy covers {coverage.covered_count} of {len(coverage.categories)} event "
                 f"categories at {profile.min_level} level or higher; the {profile.name} profile requires "
-                f"at least {profile.min_categories}. Not covered: "
+                f"at least {profile.min_categories}. {FIX_HINT} Not covered: "
                 + "; ".join(_first_miss(r) for r in uncovered)
-                + ". Fix: add rules (before any broader None rule) that log these requests.",
+                + ".",
+                uncovered[0].missed[0].rule if uncovered else None,
             )
         )
     for cid in profile.required_categories:
@@ -148,6 +157,7 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                     "category-required",
                     f"the {profile.name} profile requires category {cid}, which is not covered: "
                     f"{_first_miss(result, named=False)}",
+                    result.missed[0].rule,
                 )
             )
     for stage in profile.required_stages:
@@ -163,6 +173,7 @@ def _profile_violations(policy: Policy, coverage: Coverage) -> None:
                     "stage-omitted",
                     f"the {profile.name} profile requires stage {stage}, which is omitted by "
                     f"{', '.join(places)}. Fix: remove {stage} from omitStages.",
+                    None if stage in policy.omit_stages else int(places[0].split()[1]),
                 )
             )
 
@@ -205,6 +216,7 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 Finding(
                     "advisory-not-logged",
                     f"{probe.warning} ({probe.id}: {_why_not(policy, decision, probe, 'Metadata')})",
+                    decision.rule,
                 )
             )
     flagged: dict[str, tuple[str, int | None]] = {}
@@ -218,6 +230,7 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 "sensitive-payload",
                 f"{resource} are logged at {level} by rule {rule}: their contents (passwords, tokens) are "
                 f"written to the audit log. Log {resource} at Metadata.",
+                rule,
             )
         )
     # Failed authentication is only ever audited at ResponseStarted (filters/authn_audit.go).
@@ -251,6 +264,7 @@ def _warnings(policy: Policy, evaluator: Evaluator, catalog: Catalog, version: K
                 "shadowed-rule",
                 f"rule {j} ({policy.rules[j].describe()}) can never match: rule {i} "
                 f"({policy.rules[i].describe()}) matches every request it would.",
+                j,
             )
         )
     return out
@@ -294,6 +308,11 @@ def shadowed_rules(policy: Policy, group_wildcard: bool = True) -> list[tuple[in
                 out.append((i, j))
                 break
     return out
+
+
+def subsumes(first: PolicyRule, later: PolicyRule, group_wildcard: bool = True) -> bool:
+    """True only when every request ``later`` matches is matched by ``first`` (conservative)."""
+    return _subsumes(first, _Sets.of(first), later, _Sets.of(later), group_wildcard)
 
 
 def _subsumes(first: PolicyRule, fs: _Sets, later: PolicyRule, ls: _Sets, group_wildcard: bool) -> bool:

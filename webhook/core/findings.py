@@ -72,3 +72,6 @@ class Finding:
 
     code: Code
     message: str
+    #: The 0-based index of the policy rule the finding is about (None: the policy as a whole,
+    #: or not about a rule); used to point SARIF results at the rule's line.
+    rule: int | None = None

@@ -294,6 +294,9 @@ class Service:
         )  # fmt: skip
         if verdict.exempted_by:
             fields["exemptedBy"] = verdict.exempted_by
+        repairs = {r.source: list(r.repair) for r in verdict.results if r.repair}
+        if repairs and verdict.violations:  # the full patch (the denial names only what fits)
+            fields["repair"] = repairs
         if reason:
             fields["reason"] = reason
         log.info("admission decision", extra={"fields": fields})
