@@ -177,23 +177,29 @@ def requests_total(metrics_text: str, **labels: str) -> float:
     return total
 
 
-def rss_kib(node: Node, pod: str) -> int:
-    """Resident memory of every process in the pod's container (gunicorn master + workers)."""
+def memory_kib(node: Node, pod: str) -> tuple[int, int]:
+    """(RSS, PSS) summed over every process in the pod's container (gunicorn master, worker, fork server).
+
+    RSS counts the pages a forked process shares with its parent once per process; PSS shares them
+    out, so its sum is the container's real footprint.
+    """
     code = (
         "import os\n"
-        "t=0\n"
+        "rss = pss = 0\n"
         "for p in os.listdir('/proc'):\n"
         "  if p.isdigit():\n"
         "    try:\n"
-        "      s=open(f'/proc/{p}/status').read()\n"
+        "      s = open(f'/proc/{p}/smaps_rollup').read()\n"
         "    except OSError: continue\n"
         "    for l in s.splitlines():\n"
-        "      if l.startswith('VmRSS:'): t+=int(l.split()[1])\n"
-        "print(t)"
+        "      if l.startswith('Rss:'): rss += int(l.split()[1])\n"
+        "      if l.startswith('Pss:'): pss += int(l.split()[1])\n"
+        "print(rss, pss)"
     )
     out = exec_python(node, pod, code)
     assert out.returncode == 0, out.stderr
-    return int(out.stdout.strip())
+    rss, pss = out.stdout.split()
+    return int(rss), int(pss)
 
 
 # --------------------------------------------------------------------------- install
@@ -402,13 +408,12 @@ def test_logs_have_one_json_decision_line_per_request_and_metrics_count_them(rel
                 out[n] = pf.get("/metrics", secret_ca, host)[1].decode()
         return out
 
-    idle = {n: rss_kib(node, n) for n in names}
+    idle = {n: memory_kib(node, n) for n in names}
     before = scrape()
     prober = Prober(node.cluster, TEST_NS, prefix="counted", interval=0.02, max_requests=300)
     prober.start()
-    loaded: dict[str, int] = {}
     time.sleep(4)
-    loaded = {n: rss_kib(node, n) for n in names}
+    loaded = {n: memory_kib(node, n) for n in names}
     prober._thread.join(timeout=300) if prober._thread else None
     prober.stop()
     assert prober.sent == 300 and not prober.failures(), prober.summary()
@@ -417,8 +422,11 @@ def test_logs_have_one_json_decision_line_per_request_and_metrics_count_them(rel
         requests_total(after[n], kind="ConfigMap") - requests_total(before[n], kind="ConfigMap") for n in names
     )
     assert counted == prober.sent, (counted, prober.sent)
-    FIGURES["RSS per pod idle (MiB)"] = [round(v / 1024, 1) for v in idle.values()]
-    FIGURES["RSS per pod under prober (MiB)"] = [round(v / 1024, 1) for v in loaded.values()]
+    for label, seen in (("idle", idle), ("under prober", loaded)):
+        FIGURES[f"RSS per pod {label} (MiB)"] = [round(rss / 1024, 1) for rss, _ in seen.values()]
+        FIGURES[f"PSS per pod {label} (MiB)"] = [round(pss / 1024, 1) for _, pss in seen.values()]
+        for rss, pss in seen.values():
+            assert 0 < pss <= rss < 384 * 1024, (rss, pss)  # within the chart's memory limit
 
     lines: list[dict[str, Any]] = []
     for n in names:
