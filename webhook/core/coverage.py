@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from webhook.core.builtin import NO_BUILTIN_API, BuiltinAPI
 from webhook.core.categories import Catalog, Probe, Profile
 from webhook.core.checker import Attributes, Decision, Evaluator, User
 from webhook.core.findings import Code, Finding
+from webhook.core.nevermatch import never_matches
 from webhook.core.policy import LEVEL_RANK, GroupResources, Policy, PolicyRule
 from webhook.core.versions import GROUP_WILDCARD, NEWEST, KubeVersion
 
@@ -89,8 +91,14 @@ def _why_not(policy: Policy, decision: Decision, probe: Probe, min_level: str) -
     return f"{label}, which logs it at {decision.level}, below the required {min_level}"
 
 
-def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST) -> Coverage:
-    """Evaluate every probe, decide the profile's verdict, and collect warnings."""
+def assess(
+    policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST, api: BuiltinAPI = NO_BUILTIN_API
+) -> Coverage:
+    """Evaluate every probe, decide the profile's verdict, and collect warnings.
+
+    ``api``, the table of built-in resources, enables the warnings on rule entries that can never
+    match (:mod:`webhook.core.nevermatch`).
+    """
     evaluator = Evaluator(policy, version)
     min_rank = LEVEL_RANK[profile.min_level]
     results: dict[str, CategoryResult] = {}
@@ -112,6 +120,7 @@ def assess(policy: Policy, catalog: Catalog, profile: Profile, version: KubeVers
     coverage = Coverage(profile, results, [], [])
     _profile_violations(policy, coverage)
     coverage.warnings.extend(_warnings(policy, evaluator, catalog, version))
+    coverage.warnings.extend(never_matches(policy, api))
     return coverage
 
 
