@@ -304,6 +304,9 @@ class _Obj:
     def __iter__(self) -> Iterator[str]:
         return iter(self._v)
 
+    def __len__(self) -> int:
+        return len(self._v)
+
 
 def _wrap(value: Any) -> Any:
     return _Obj(value) if isinstance(value, dict) else value
@@ -324,23 +327,33 @@ def cel_to_python(expr: str) -> str:
         lambda m: "_has({}, {})".format(m.group(1), ", ".join(repr(p) for p in m.group(2).split(".")[1:])),
         out,
     )
-    # X.exists(k, body) -> any((body) for k in X), with balanced parentheses
-    while (m := re.search(r"([\w.\[\]]+)\.exists\((\w+),", out)) is not None:
+    # X.exists(k, body) -> any((body) for k in X), X.all(k, body) -> all(...), with balanced parentheses
+    while (m := re.search(r"([\w.\[\]]+)\.(exists|all)\((\w+),", out)) is not None:
         depth, i = 1, m.end()
         while depth:
             depth += {"(": 1, ")": -1}.get(out[i], 0)
             i += 1
         body = out[m.end() : i - 1]
-        out = f"{out[: m.start()]}any(({body}) for {m.group(2)} in {m.group(1)}){out[i:]}"
-    out = out.replace(".contains(", ".__contains__(")
+        fn = "any" if m.group(2) == "exists" else "all"
+        out = f"{out[: m.start()]}{fn}(({body}) for {m.group(3)} in {m.group(1)}){out[i:]}"
+    # s.matches(r'RE') -> _matches(s, r'RE') (RE2 and Python agree on the patterns the chart uses)
+    out = re.sub(r"([\w.\[\]]+)\.matches\(", r"_matches(\1, ", out)
+    out = out.replace(".contains(", ".__contains__(").replace("size(", "len(")
     out = out.replace("&&", " and ").replace("||", " or ").replace("null", "None")
-    assert "!" not in out.replace("!=", ""), f"untranslated negation in {expr!r}"
+    code = re.sub(r"r?'(?:[^'\\]|\\.)*'", "''", out)  # string literals may hold '!'
+    assert "!" not in code.replace("!=", ""), f"untranslated negation in {expr!r}"
     return out
+
+
+def _matches(value: str, pattern: str) -> bool:
+    """CEL ``matches``: RE2, unanchored (a match anywhere in the string)."""
+    return re.search(pattern, value) is not None
 
 
 def evaluate(expr: str, obj: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
     code = cel_to_python(expr)
-    env = {"object": _wrap(obj), "oldObject": _wrap(old), "_has": _has, "any": any}
+    env = {"object": _wrap(obj), "oldObject": _wrap(old), "_has": _has, "_matches": _matches, "any": any,
+           "all": all, "len": len}  # fmt: skip
     result = eval(f"({code})", {"__builtins__": {}, **env})
     assert isinstance(result, bool)
     return result

@@ -113,14 +113,31 @@ Where the certificate comes from: url | cert-manager | existing-secret | generat
 
 {{/*
 CEL: is this ConfigMap one auditwarden judges? Called with the variable name ("object" or
-"oldObject"). `data` may be absent, labels may be absent.
+"oldObject"). `data` may be absent, labels may be absent. docs/chart.md "What the condition
+sends" explains each line; in short, a value is sent when
+  - it names audit.k8s.io or kube-apiserver ('audit.k8s.' and 'kube-apise': ten characters cost
+    CEL one unit per ten characters of the value, eleven cost two);
+  - it may spell them so that its raw text does not: only a YAML/JSON escape that yields a
+    letter, digit, '.' or '-' (\x, \u, \U), an escaped line break right after such a character
+    (YAML's double-quoted continuation; matched as a backslash followed by anything but printable
+    ASCII or space) and a tag that may be !!binary (!!, !<...>, %TAG) can do that;
+  - it has a backslash or '!' and the ConfigMap is too large for those precise tests within CEL's
+    cost limit (per value: its size times the number of values above 256 KiB).
+Every expensive test runs on at most 256 KiB per object; the cost of the whole condition stays
+below what the plain marker test cost before (docs/chart.md "Cost").
 */}}
 {{- define "auditwarden.cel.configMapRelevant" -}}
 (
   {{ . }}.metadata.name == 'kubeadm-config'
   || (has({{ . }}.metadata.labels) && 'auditwarden.io/kind' in {{ . }}.metadata.labels)
-  || (has({{ . }}.data) && {{ . }}.data.exists(k,
-       {{ . }}.data[k].contains('audit.k8s.io') || {{ . }}.data[k].contains('kube-apiserver')))
+  || (has({{ . }}.data) && (
+       {{ . }}.data.exists(k, {{ . }}.data[k].contains('audit.k8s.') || {{ . }}.data[k].contains('kube-apise'))
+       || ({{ . }}.data.all(k, size({{ . }}.data[k]) * size({{ . }}.data) <= 262144)
+           && {{ . }}.data.exists(k, {{ . }}.data[k].matches(r'\\|!')
+              && ({{ . }}.data[k].matches(r'\\[xuU]') || {{ . }}.data[k].matches(r'[-.0-9A-Z_a-z]\\[^ -~]')
+                  || {{ . }}.data[k].matches(r'!!|!<|%TAG'))))
+       || ({{ . }}.data.exists(k, size({{ . }}.data[k]) * size({{ . }}.data) > 262144)
+           && {{ . }}.data.exists(k, {{ . }}.data[k].matches(r'\\|!')))))
 )
 {{- end }}
 
