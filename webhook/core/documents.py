@@ -317,21 +317,23 @@ def _configmap(cm: Mapping[str, Any], key: str, out: Discovery, *, require_label
 
 
 def _unlabelled(named: str, found: list[Document], *, required: bool) -> Finding:
-    """The label makes admission matching independent of how the content is spelt."""
+    """The label makes admission matching independent of how the content is spelt.
+
+    The fix comes first: the webhook cuts a warning at 120 characters.
+    """
     value = "audit-policy" if any(d.kind == "audit-policy" for d in found) else "apiserver-config"
     what = "an audit policy" if value == "audit-policy" else "kube-apiserver audit configuration"
     why = (
         "the label is what makes the webhook's matching independent of how the content is spelt (an "
-        "escaped or tagged value reaches the webhook only by the chart's broader conditions)"
+        "escaped or tagged value reaches the webhook only through the chart's broader conditions)"
     )
     if required:
         return Finding(
             "label-required",
-            f"ConfigMap {named} carries {what} but has no {KIND_LABEL} label, which this configuration "
-            f"requires (requireKindLabel); {why}. Fix: add the label {KIND_LABEL}={value}.",
+            f"label {KIND_LABEL}={value} is required (requireKindLabel): ConfigMap {named} carries {what} "
+            f"without it; {why}. Fix: add the label.",
         )
     return Finding(
         "label-missing",
-        f"ConfigMap {named} carries {what} but has no {KIND_LABEL} label; {why}. "
-        f"Recommended: label it {KIND_LABEL}={value}.",
+        f"recommended: label {KIND_LABEL}={value}; ConfigMap {named} carries {what} without it, and {why}.",
     )
