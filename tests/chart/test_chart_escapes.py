@@ -142,6 +142,9 @@ def test_a_large_configmap_with_backslashes_is_sent_whole(condition: str) -> Non
     script = ORDINARY["shell continuations"] * (200 * 1024 // len(ORDINARY["shell continuations"]))
     assert sent(condition, cm({"run.sh": script}))
     assert not sent(condition, cm({"run.sh": "x = 1\n" * (200 * 1024 // 6)}))
+    # CEL also charges every step of the loop over the values: more than 2048, and a backslash is enough.
+    assert sent(condition, cm({f"k{i}": "a\\b" if i == 2048 else "x" for i in range(2049)}))
+    assert not sent(condition, cm({f"k{i}": "a\\b" for i in range(2048)}))
 
 
 def cost(condition: str, new: dict[str, Any] | None, old: dict[str, Any] | None) -> int:
@@ -159,6 +162,7 @@ def worst_cases() -> dict[str, dict[str, Any]]:
         "1 MiB in 4 values": cm({f"v{i}": filler[: MIB // 4 - 64] for i in range(4)}),
         "192 KiB in one value": cm({"v": filler[: 192 * 1024 - 1]}),
         "192 KiB in 48 values": cm({f"v{i}": filler[: 4096 - 64] for i in range(48)}),
+        "190 KiB in 2048 values": cm({f"v{i}": filler[:95] for i in range(2048)}),
         "1 MiB without backslashes": cm({"v": "x = 1\n" * (MIB // 6 - 20)}),
     }
 
