@@ -188,3 +188,8 @@ def test_without_a_literal_marker_only_typed_documents_are_walked() -> None:
     # A typed document of another kind, escaped, is decoded and is nothing auditwarden judges.
     deployment = 'apiVersion: "apps/v1"\nkind: "Deploy\\x6dent"\nmetadata: {name: web}\n'
     assert discover(configmap(deployment)).documents == []
+
+
+def test_the_label_recommendation_comes_after_the_content_warnings() -> None:
+    text = GOOD.replace("- level: Metadata\n", '- level: Metadata\n  verbs: ["exec", "get"]\n')
+    assert codes(create(text).warnings)[-2:] == ["rule-never-matches", "label-missing"]

@@ -172,7 +172,10 @@ def _analyse(obj: Mapping[str, Any] | None, source: str, s: Settings) -> _Analys
         doc_source = source if bare and source else (f"{source}#{doc.key}" if source else doc.key)
         results += analyse_document(doc, doc_source, s)
     violations = list(found.violations) + [v for r in results for v in r.violations]
-    warnings = list(found.warnings) + [w for r in results for w in r.warnings]
+    # The label recommendation comes last: the webhook shows only the first few warnings.
+    label = [w for w in found.warnings if w.code == "label-missing"]
+    warnings = [w for w in found.warnings if w.code != "label-missing"]
+    warnings += [w for r in results for w in r.warnings] + label
     return _Analysed(found.relevant or bool(results), results, violations, warnings)
 
 
