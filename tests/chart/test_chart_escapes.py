@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.chart.test_chart import CelCost, evaluate, helm, render, webhooks  # noqa: F401 (helm: a fixture)
 from tests.support.tools import REPO
-from webhook.core.documents import discover
+from webhook.core.documents import discover, worth_decoding
 from webhook.core.yamlsafe import load_all
 
 DATA = REPO / "tests" / "data"
@@ -173,3 +175,27 @@ def test_an_update_of_the_largest_configmaps_stays_within_the_cel_cost_limit(con
     assert sum(len(v) for v in obj["data"].values()) <= MIB
     spent = cost(condition, obj, obj)  # an UPDATE evaluates both objects when neither is sent
     assert spent < 0.75 * PER_CALL_LIMIT, spent
+
+
+# Every way a double-quoted YAML scalar can write one character of a marker.
+_CHAR_FORMS = (
+    lambda c: c,
+    lambda c: f"\\x{ord(c):02x}",
+    lambda c: f"\\u{ord(c):04X}",
+    lambda c: f"\\U{ord(c):08x}",
+)
+_BREAKS = ("\\\n", "\\\r\n", "\\\n   \\\n  ", "\\\u2028", "\\\x85")
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), marker=st.sampled_from(["audit.k8s.io", "kube-apiserver"]))
+def test_a_marker_written_with_any_mix_of_escapes_and_breaks_is_seen(condition: str, data: Any, marker: str) -> None:
+    body = ""
+    for i, ch in enumerate(marker):
+        body += data.draw(st.sampled_from(_CHAR_FORMS))(ch)
+        if i < len(marker) - 1 and data.draw(st.booleans()):
+            body += data.draw(st.sampled_from(_BREAKS))
+    value = f'apiVersion: "{body}/v1"\nkind: Policy\nrules:\n- level: None\n'
+    assert load_all(value)[0]["apiVersion"] == f"{marker}/v1"  # the marker, to a YAML reader
+    assert worth_decoding(value)
+    assert sent(condition, cm({"policy.yaml": value}))
