@@ -193,3 +193,9 @@ def test_without_a_literal_marker_only_typed_documents_are_walked() -> None:
 def test_the_label_recommendation_comes_after_the_content_warnings() -> None:
     text = GOOD.replace("- level: Metadata\n", '- level: Metadata\n  verbs: ["exec", "get"]\n')
     assert codes(create(text).warnings)[-2:] == ["rule-never-matches", "label-missing"]
+
+
+def test_a_value_that_may_hide_a_policy_but_exceeds_the_load_bounds_cannot_be_vouched_for() -> None:
+    deep = 'note: "a\\x2eb"\nx: ' + "[" * 150 + "]" * 150 + "\n"
+    found = discover(configmap(deep, key="deep.yaml"))
+    assert codes(found.violations) == ["content-unparseable"] and "nested deeper than 100" in found.violations[0].message

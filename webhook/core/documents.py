@@ -123,7 +123,7 @@ def worth_decoding(value: str) -> bool:
     marker (see :data:`DISGUISES`).  The webhook's pre-check and the chart's CEL condition
     follow it (the CEL condition as far as CEL can; docs/chart.md).
     """
-    return any(marker in value for marker in MARKERS) or any(c in value for c in DISGUISES)
+    return spelled_out(value) or any(c in value for c in DISGUISES)
 
 
 def spelled_out(value: str) -> bool:
