@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import re
 import ssl
@@ -304,6 +305,9 @@ class _Obj:
     def __iter__(self) -> Iterator[str]:
         return iter(self._v)
 
+    def __len__(self) -> int:
+        return len(self._v)
+
 
 def _wrap(value: Any) -> Any:
     return _Obj(value) if isinstance(value, dict) else value
@@ -324,23 +328,47 @@ def cel_to_python(expr: str) -> str:
         lambda m: "_has({}, {})".format(m.group(1), ", ".join(repr(p) for p in m.group(2).split(".")[1:])),
         out,
     )
-    # X.exists(k, body) -> any((body) for k in X), with balanced parentheses
-    while (m := re.search(r"([\w.\[\]]+)\.exists\((\w+),", out)) is not None:
+    # X.exists(k, body) -> any((body) for k in X), X.all(k, body) -> all(...), with balanced parentheses
+    while (m := re.search(r"([\w.\[\]]+)\.(exists|all)\((\w+),", out)) is not None:
         depth, i = 1, m.end()
         while depth:
             depth += {"(": 1, ")": -1}.get(out[i], 0)
             i += 1
         body = out[m.end() : i - 1]
-        out = f"{out[: m.start()]}any(({body}) for {m.group(2)} in {m.group(1)}){out[i:]}"
-    out = out.replace(".contains(", ".__contains__(")
+        fn = "any" if m.group(2) == "exists" else "all"
+        out = f"{out[: m.start()]}{fn}(({body}) for {m.group(3)} in {m.group(1)}){out[i:]}"
+    # s.matches(r'RE') -> _matches(s, r'RE') (RE2 and Python agree on the patterns the chart uses)
+    out = re.sub(r"([\w.\[\]]+)\.matches\(", r"_matches(\1, ", out)
+    out = re.sub(r"([\w.\[\]]+)\.contains\(", r"_contains(\1, ", out)
+    out = out.replace("size(", "len(")
     out = out.replace("&&", " and ").replace("||", " or ").replace("null", "None")
-    assert "!" not in out.replace("!=", ""), f"untranslated negation in {expr!r}"
+    code = re.sub(r"r?'(?:[^'\\]|\\.)*'", "''", out)  # string literals may hold '!'
+    assert "!" not in code.replace("!=", ""), f"untranslated negation in {expr!r}"
     return out
 
 
-def evaluate(expr: str, obj: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+class CelCost:
+    """cel-go's runtime cost of the string functions (``interpreter/runtimecost.go``, v0.29.2), which
+    dominate the condition's cost; kube-apiserver stops an expression at ``PerCallLimit`` = 1,000,000
+    (``k8s.io/apiserver/pkg/apis/cel/config.go``) and then applies the failure policy."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def contains(self, value: str, sub: str) -> bool:  # ContainsString: ceil(0.1 n) * ceil(0.1 m)
+        self.total += math.ceil(len(value) * 0.1) * math.ceil(len(sub) * 0.1)
+        return sub in value
+
+    def matches(self, value: str, pattern: str) -> bool:  # Matches: ceil(0.1 (1 + n)) * ceil(0.25 m); RE2, unanchored
+        self.total += math.ceil((1 + len(value)) * 0.1) * math.ceil(len(pattern) * 0.25)
+        return re.search(pattern, value) is not None
+
+
+def evaluate(expr: str, obj: dict[str, Any] | None, old: dict[str, Any] | None, cost: CelCost | None = None) -> bool:
     code = cel_to_python(expr)
-    env = {"object": _wrap(obj), "oldObject": _wrap(old), "_has": _has, "any": any}
+    cost = cost or CelCost()
+    env = {"object": _wrap(obj), "oldObject": _wrap(old), "_has": _has, "_matches": cost.matches,
+           "_contains": cost.contains, "any": any, "all": all, "len": len}  # fmt: skip
     result = eval(f"({code})", {"__builtins__": {}, **env})
     assert isinstance(result, bool)
     return result

@@ -39,6 +39,7 @@ NON_DEFAULT: dict[str, tuple[Any, Callable[[ServiceConfig], Any]]] = {
     ),
     "policySourceTTLSeconds": (30, lambda c: c.policy_source_ttl_seconds),
     "denyOnPolicySourceError": (True, lambda c: c.deny_on_policy_source_error),
+    "requireKindLabel": (True, lambda c: c.require_kind_label),
     "maxRequestBytes": (1048576, lambda c: c.max_request_bytes),
     "categoriesFile": (PACKAGED_CATALOG, lambda c: c.categories_file),
     "targets.configMaps.mode": ("warn", lambda c: c.config_maps_mode),

@@ -171,3 +171,18 @@ def test_profiles_judge_the_same_policy_differently(profile: str, exit_code: int
     # k8s-website policy: covers all six at Metadata, omits RequestReceived (strict: stage-omitted),
     # secrets only at Metadata (stig wants RequestResponse).
     assert run("check", "--profile", profile, str(GOOD)).exit_code == exit_code
+
+
+def test_require_kind_label_makes_an_unlabelled_escaped_policy_configmap_fail(tmp_path: Path) -> None:
+    text = GOOD.read_text().replace("apiVersion: audit.k8s.io/v1", 'apiVersion: "audit\\x2ek8s.io/v1"')
+    assert "audit.k8s.io/v1" not in text
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audit-policy", "namespace": "kube-system"},
+          "data": {"policy.yaml": text}}  # fmt: skip
+    f = tmp_path / "cm.json"
+    f.write_text(json.dumps(cm))
+    relaxed = run("check", str(f))
+    assert relaxed.exit_code == 0, relaxed.output
+    assert "label-missing" in relaxed.output and "covers 6 of 6" in relaxed.output
+    strict = run("check", "--require-kind-label", str(f))
+    assert strict.exit_code == 1, strict.output
+    assert "label-required" in strict.output

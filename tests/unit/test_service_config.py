@@ -285,6 +285,11 @@ def test_categories_file_is_read_at_start(tmp_path: Path) -> None:
     assert ctx.profile == "strict" and ctx.kubernetes_version == (1, 35)
 
 
+def test_require_kind_label_reaches_the_core_context() -> None:
+    assert build_context(parse_config({"requireKindLabel": True})).require_kind_label is True
+    assert build_context(parse_config({})).require_kind_label is False
+
+
 def test_serve_refuses_to_start_with_an_invalid_configuration(tmp_path: Path) -> None:
     f = tmp_path / "config.yaml"
     f.write_text("mode: block\n")

@@ -9,7 +9,7 @@ violation, 2 for usage errors or unreadable input.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ import click
 from webhook.cli.common import context_options, make_context
 
 if TYPE_CHECKING:
+    from webhook.core.findings import Finding
     from webhook.core.repair import Repair
     from webhook.core.verdict import Context
     from webhook.fixedit import Located
@@ -43,6 +44,12 @@ def _files(paths: tuple[str, ...]) -> tuple[list[Path], list[str]]:
 @click.command()
 @context_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option(
+    "--require-kind-label",
+    is_flag=True,
+    help="A ConfigMap carrying audit configuration without the auditwarden.io/kind label is a violation "
+    "(the service's requireKindLabel), not a warning.",
+)
 @click.argument("paths", nargs=-1, required=True)
 def check(
     profile: str,
@@ -50,6 +57,7 @@ def check(
     kubernetes_version: str | None,
     policy_file_map: tuple[str, ...],
     fmt: str,
+    require_kind_label: bool,
     paths: tuple[str, ...],
 ) -> None:
     """Judge audit policies and kube-apiserver configurations in PATHS."""
@@ -61,7 +69,7 @@ def check(
     from webhook.core.versions import format_version
     from webhook.report import Report, render
 
-    ctx = make_context(profile, categories, kubernetes_version, policy_file_map)
+    ctx = make_context(profile, categories, kubernetes_version, policy_file_map, require_kind_label=require_kind_label)
     files, unreadable = _files(paths)
     report = Report([], profile, format_version(ctx.kubernetes_version), unreadable=unreadable)
     if fmt == "sarif":
@@ -103,6 +111,14 @@ def check(
                     DocumentResult(source=source, kind="configmap", valid=False, violations=verdict.violations,
                                    warnings=verdict.warnings)
                 )  # fmt: skip
+            elif verdict.results:  # findings about the ConfigMap itself (its label, another value)
+                own_v = _beside(verdict.violations, [f for r in verdict.results for f in r.violations])
+                own_w = _beside(verdict.warnings, [f for r in verdict.results for f in r.warnings])
+                if own_v or own_w:
+                    report.results.append(
+                        DocumentResult(source=source, kind="configmap", valid=not own_v, violations=own_v,
+                                       warnings=own_w)
+                    )  # fmt: skip
     color = fmt == "text" and sys.stdout.isatty()
     click.echo(render(report, fmt, color))
     sys.exit(report.exit_code)
@@ -123,3 +139,15 @@ def _repairer(ctx: Context) -> Callable[[Located], Repair | None]:
         return repair(policy, settings.catalog, settings.profile, settings.version)
 
     return repair_of
+
+
+def _beside(findings: Sequence[Finding], of_results: Sequence[Finding]) -> tuple[Finding, ...]:
+    """The findings not already reported with a document's result (each counted once)."""
+    rest = list(of_results)
+    out = []
+    for f in findings:
+        if f in rest:
+            rest.remove(f)
+        else:
+            out.append(f)
+    return tuple(out)

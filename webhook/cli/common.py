@@ -42,7 +42,12 @@ def context_options(f: F) -> F:
 
 
 def make_context(
-    profile: str, categories: str | None, kubernetes_version: str | None, policy_file_map: tuple[str, ...] = ()
+    profile: str,
+    categories: str | None,
+    kubernetes_version: str | None,
+    policy_file_map: tuple[str, ...] = (),
+    *,
+    require_kind_label: bool = False,
 ) -> Context:
     from webhook.context import build_context
     from webhook.core.categories import CatalogError
@@ -63,7 +68,8 @@ def make_context(
             raise click.BadParameter(f"{local}: {exc}", param_hint="--policy-file-map") from None
     try:
         return build_context(
-            profile=profile, kubernetes_version=version, categories_file=categories, policy_files=policy_files
-        )
+            profile=profile, kubernetes_version=version, categories_file=categories, policy_files=policy_files,
+            require_kind_label=require_kind_label,
+        )  # fmt: skip
     except (OSError, CatalogError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--categories") from None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from webhook.core import apiserver
+from webhook.core.builtin import NO_BUILTIN_API, BuiltinAPI
 from webhook.core.categories import Catalog, Profile
 from webhook.core.coverage import FIX_HINT, PROFILE_CODES, CategoryResult, Coverage, assess
 from webhook.core.documents import Document, DocumentKind
@@ -49,6 +50,8 @@ class Settings:
     profile: Profile
     version: KubeVersion
     policy_files: Mapping[str, str]
+    require_kind_label: bool = False
+    builtin_api: BuiltinAPI = NO_BUILTIN_API
 
 
 def invalid_policy_finding(err: PolicyError) -> Finding:
@@ -68,7 +71,7 @@ def analyse_policy(policy_or_obj: Policy | Any, source: str, key: str, s: Settin
         )
     except PolicyError as err:
         return _invalid_policy(err, source, key)
-    cov: Coverage = assess(policy, s.catalog, s.profile, s.version)
+    cov: Coverage = assess(policy, s.catalog, s.profile, s.version, s.builtin_api)
     violations, lines = _concrete_fix(policy, cov.violations, s)
     return DocumentResult(
         source=source, kind="audit-policy", valid=True,

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from webhook.core.builtin import NO_BUILTIN_API, BuiltinAPI
 from webhook.core.categories import Catalog, Probe, Profile
 from webhook.core.checker import Attributes, Decision, Evaluator, User
 from webhook.core.findings import Code, Finding
+from webhook.core.nevermatch import never_matches
 from webhook.core.policy import LEVEL_RANK, GroupResources, Policy, PolicyRule
 from webhook.core.versions import GROUP_WILDCARD, NEWEST, KubeVersion
 
@@ -90,9 +92,19 @@ def _why_not(policy: Policy, decision: Decision, probe: Probe, min_level: str) -
 
 
 def assess(
-    policy: Policy, catalog: Catalog, profile: Profile, version: KubeVersion = NEWEST, *, warnings: bool = True
+    policy: Policy,
+    catalog: Catalog,
+    profile: Profile,
+    version: KubeVersion = NEWEST,
+    api: BuiltinAPI = NO_BUILTIN_API,
+    *,
+    warnings: bool = True,
 ) -> Coverage:
-    """Evaluate every probe, decide the profile's verdict, and collect warnings (unless ``warnings`` is False)."""
+    """Evaluate every probe, decide the profile's verdict, and collect warnings (unless ``warnings`` is False).
+
+    ``api``, the table of built-in resources, enables the warnings on rule entries that can never
+    match (:mod:`webhook.core.nevermatch`).
+    """
     evaluator = Evaluator(policy, version)
     min_rank = LEVEL_RANK[profile.min_level]
     results: dict[str, CategoryResult] = {}
@@ -115,6 +127,7 @@ def assess(
     _profile_violations(policy, coverage)
     if warnings:
         coverage.warnings.extend(_warnings(policy, evaluator, catalog, version))
+        coverage.warnings.extend(never_matches(policy, api))
     return coverage
 
 

@@ -11,7 +11,9 @@ Recognised kinds:
 * ``kubeadm-config`` — a kubeadm ``ClusterConfiguration``; also the one embedded in a
   Cluster API ``KubeadmControlPlane`` and kind's ``kubeadmConfigPatches``.
 * ``configmap`` — a ConfigMap, whose ``data`` values are searched (multi-document YAML
-  included) for any of the above.  ``binaryData`` is ignored, with a note.
+  included) for any of the above, by their *decoded* content: ``apiVersion:
+  "audit\\x2ek8s.io/v1"`` is an audit policy to anything that reads the value as YAML, so it is
+  one here too (:func:`worth_decoding`).  ``binaryData`` is ignored, with a note.
 * ``List`` — each item.
 """
 
@@ -28,6 +30,13 @@ from webhook.core.policy import PolicyError, decode_policy
 
 # Substrings that make a ConfigMap value worth parsing (the webhook's pre-check uses them too).
 MARKERS: tuple[str, ...] = ("audit.k8s.io", "ClusterConfiguration", "kube-apiserver")
+# Characters through which YAML or JSON text decodes to strings it does not contain literally:
+# a backslash escape in a double-quoted YAML or a JSON string ("audit\x2ek8s.io", "\u002e", a
+# backslash-newline continuation) and a tag ("!!binary" base64, a "%TAG" shorthand, a "%62"
+# escape in a verbatim tag — every tag starts with "!").  Without either, every decoded string
+# is a piece of the raw text, pieces joined only by the space or newline of line folding, which
+# no marker contains: a marker that is not in the raw text is not in the decoded text either.
+DISGUISES: tuple[str, ...] = ("\\", "!")
 KIND_LABEL = "auditwarden.io/kind"
 LABEL_KINDS = ("audit-policy", "apiserver-config")
 KUBEADM_CONFIG = ("kube-system", "kubeadm-config")
@@ -107,14 +116,39 @@ def late_policy(docs: list[Any]) -> str | None:
     )
 
 
-def discover(obj: Any, key: str = "") -> Discovery:
-    """Every judged document in ``obj`` (a parsed YAML/JSON document or admission object)."""
+def worth_decoding(value: str) -> bool:
+    """May ``value``, decoded as YAML or JSON, carry audit configuration?
+
+    The cheap test before any parsing: never False for a value whose decoded content names a
+    marker (see :data:`DISGUISES`).  The webhook's pre-check and the chart's CEL condition
+    follow it (the CEL condition as far as CEL can; docs/chart.md).
+    """
+    return spelled_out(value) or any(c in value for c in DISGUISES)
+
+
+def spelled_out(value: str) -> bool:
+    """Does ``value`` name a marker in its raw text (no decoding needed to see it)?"""
+    return any(marker in value for marker in MARKERS)
+
+
+def typed(doc: Any) -> bool:
+    """A mapping with ``apiVersion`` and ``kind``: what a value without a literal marker must
+    decode to before its documents are walked (the bounded cost of decoded discovery)."""
+    return isinstance(doc, Mapping) and "apiVersion" in doc and "kind" in doc
+
+
+def discover(obj: Any, key: str = "", *, require_label: bool = False) -> Discovery:
+    """Every judged document in ``obj`` (a parsed YAML/JSON document or admission object).
+
+    ``require_label``: an unlabelled ConfigMap that carries audit configuration is a violation
+    (``label-required``) instead of a warning (``label-missing``).
+    """
     out = Discovery()
-    _walk(obj, key, out, depth=0)
+    _walk(obj, key, out, depth=0, require_label=require_label)
     return out
 
 
-def _walk(obj: Any, key: str, out: Discovery, depth: int) -> None:
+def _walk(obj: Any, key: str, out: Discovery, depth: int, *, require_label: bool = False) -> None:
     if not isinstance(obj, Mapping) or depth > 4:
         return
     kind = obj.get("kind")
@@ -141,7 +175,7 @@ def _walk(obj: Any, key: str, out: Discovery, depth: int) -> None:
     elif kind == "Cluster" and isinstance(api, str) and api.startswith("kind.x-k8s.io"):
         _kind_cluster(obj, key, out)
     elif kind == "ConfigMap":
-        _configmap(obj, key, out)
+        _configmap(obj, key, out, require_label=require_label)
     elif isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
         for i, item in enumerate(obj["items"]):
             _walk(item, f"{key}.items[{i}]" if key else f"items[{i}]", out, depth + 1)
@@ -199,7 +233,7 @@ def _kind_cluster(obj: Mapping[str, Any], key: str, out: Discovery) -> None:
                 out.documents.append(Document("kubeadm-config", f"{where}[{j}]", doc))
 
 
-def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
+def _configmap(cm: Mapping[str, Any], key: str, out: Discovery, *, require_label: bool) -> None:
     meta = metadata(cm)
     labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
     label_kind = labels.get(KIND_LABEL) if isinstance(labels, Mapping) else None
@@ -228,13 +262,17 @@ def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
             out.violations.append(Finding("content-malformed", f"{where}: value is not a string"))
             continue
         forced = label_kind is not None or (is_kubeadm and data_key == "ClusterConfiguration")
-        if not forced and not any(marker in value for marker in MARKERS):
+        if not forced and not worth_decoding(value):
             continue
+        literal = forced or spelled_out(value)
         try:
             docs = yamlsafe.load_file(value)
         except yamlsafe.DocumentError as exc:
             # Bounded-load refusals (aliases, depth, size) and broken YAML in content that
             # claims to be audit configuration are violations: auditwarden cannot vouch for it.
+            # A value that may only *decode* to audit configuration claims nothing when it is
+            # not YAML at all (a script with a backslash), but one that is too deep or expands
+            # too far could still hide a policy, so bounded refusals count for it too.
             bounded = not str(exc).startswith(("invalid YAML", "couldn't get version/kind"))
             if forced or bounded or "audit.k8s.io" in value:
                 out.relevant = True
@@ -242,6 +280,11 @@ def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
                     Finding("content-unparseable", f"{where} cannot be analysed: {exc}. Fix the YAML.")
                 )
             continue
+        if not literal:
+            # Decoded discovery, bounded: only documents that decode to a typed object.
+            docs = [d for d in docs if typed(d)]
+            if not docs:
+                continue
         late = late_policy(docs)
         if late is not None:
             out.relevant = True
@@ -262,9 +305,35 @@ def _configmap(cm: Mapping[str, Any], key: str, out: Discovery) -> None:
                 "audit.k8s.io Policy. Fix: store the policy YAML in it, or remove the label.",
             )
         )
+    if label_kind is None and not is_kubeadm and len(out.documents) > found_before:
+        finding = _unlabelled(named, out.documents[found_before:], required=require_label)
+        (out.violations if require_label else out.warnings).append(finding)
     if is_kubeadm:
         out.relevant = True
     if cm.get("binaryData") and (out.relevant or len(out.documents) > found_before):
         out.warnings.append(
             Finding("binary-data-ignored", f"ConfigMap {named}: binaryData is not analysed")
         )
+
+
+def _unlabelled(named: str, found: list[Document], *, required: bool) -> Finding:
+    """The label makes admission matching independent of how the content is spelt.
+
+    The fix comes first: the webhook cuts a warning at 120 characters.
+    """
+    value = "audit-policy" if any(d.kind == "audit-policy" for d in found) else "apiserver-config"
+    what = "an audit policy" if value == "audit-policy" else "kube-apiserver audit configuration"
+    why = (
+        "the label is what makes the webhook's matching independent of how the content is spelt (an "
+        "escaped or tagged value reaches the webhook only through the chart's broader conditions)"
+    )
+    if required:
+        return Finding(
+            "label-required",
+            f"label {KIND_LABEL}={value} is required (requireKindLabel): ConfigMap {named} carries {what} "
+            f"without it; {why}. Fix: add the label.",
+        )
+    return Finding(
+        "label-missing",
+        f"recommended: label {KIND_LABEL}={value}; ConfigMap {named} carries {what} without it, and {why}.",
+    )

@@ -26,6 +26,7 @@ Code = Literal[
     "response-started-omitted",
     "shadowed-rule",
     "shadowed-rule-check-skipped",
+    "rule-never-matches",
     "policy-content-unseen",
     # kube-apiserver flags and mounts (apiserver.py)
     "audit-flag-invalid",
@@ -49,6 +50,8 @@ Code = Literal[
     "content-unparseable",
     "label-unknown",
     "labelled-not-a-policy",
+    "label-missing",
+    "label-required",
     "binary-data-ignored",
     # Change analysis (verdict.compare)
     "audit-flag-dropped",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.core.documents import KIND_LABEL, KUBEADM_CONFIG, MARKERS, metadata
+from webhook.core.documents import KIND_LABEL, KUBEADM_CONFIG, metadata, worth_decoding
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
@@ -46,13 +46,7 @@ def is_relevant(kind: str, obj: Mapping[str, Any] | None) -> bool:
             return False
         if not isinstance(data, Mapping):
             return True  # malformed: let the analysis say so
-        for value in data.values():
-            if not isinstance(value, str):
-                return True
-            for marker in MARKERS:
-                if marker in value:
-                    return True
-        return False
+        return any(not isinstance(value, str) or worth_decoding(value) for value in data.values())
     if kind == "Pod":
         if not is_mirror_pod(obj):
             return False

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from webhook.core import apiserver
 from webhook.core.analysis import DocumentResult, Settings, analyse_document
+from webhook.core.builtin import NO_BUILTIN_API, BuiltinAPI
 from webhook.core.categories import Catalog
 from webhook.core.documents import discover, object_name
 from webhook.core.findings import Code, Finding
@@ -138,11 +139,16 @@ class Context:
     # Contents of policy files referenced by --audit-policy-file, by path
     # (CLI --policy-file-map, webhook policySources lookups).
     policy_files: Mapping[str, str] = field(default_factory=dict)
+    # An unlabelled ConfigMap carrying audit configuration is a violation, not a warning.
+    require_kind_label: bool = False
+    # Built-in resources and API groups, for the "rule can never match" warnings.
+    builtin_api: BuiltinAPI = NO_BUILTIN_API
 
     def settings(self) -> Settings:
         return Settings(
-            self.catalog, self.catalog.profiles[self.profile], self.kubernetes_version, self.policy_files
-        )
+            self.catalog, self.catalog.profiles[self.profile], self.kubernetes_version, self.policy_files,
+            require_kind_label=self.require_kind_label, builtin_api=self.builtin_api,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,14 +165,17 @@ _NOTHING = _Analysed(False, [], [], [])
 def _analyse(obj: Mapping[str, Any] | None, source: str, s: Settings) -> _Analysed:
     if obj is None:
         return _NOTHING
-    found = discover(obj)
+    found = discover(obj, require_label=s.require_kind_label)
     results: list[DocumentResult] = []
     for doc in found.documents:
         bare = doc.key in ("policy", "pod", "clusterConfiguration", "config", "cluster", "apiserver")
         doc_source = source if bare and source else (f"{source}#{doc.key}" if source else doc.key)
         results += analyse_document(doc, doc_source, s)
     violations = list(found.violations) + [v for r in results for v in r.violations]
-    warnings = list(found.warnings) + [w for r in results for w in r.warnings]
+    # The label recommendation comes last: the webhook shows only the first few warnings.
+    label = [w for w in found.warnings if w.code == "label-missing"]
+    warnings = [w for w in found.warnings if w.code != "label-missing"]
+    warnings += [w for r in results for w in r.warnings] + label
     return _Analysed(found.relevant or bool(results), results, violations, warnings)
 
 

@@ -79,6 +79,7 @@ _MODE: Mode = _default("mode")
 _PROFILE: Profile = _default("profile")
 _TTL = float(_default("policySourceTTLSeconds"))
 _DENY_ON_ERROR: bool = _default("denyOnPolicySourceError")
+_REQUIRE_KIND_LABEL: bool = _default("requireKindLabel")
 _CATEGORIES_FILE: str | None = _default("categoriesFile") or None
 _CONFIG_MAPS_MODE: Mode = _default("targets", "configMaps", "mode") or _MODE
 _MIRROR_PODS_MODE: Mode = _default("targets", "mirrorPods", "mode") or _MODE
@@ -117,6 +118,7 @@ class ServiceConfig:
     policy_sources: Mapping[str, PolicySource] = field(default_factory=lambda: MappingProxyType({}))
     policy_source_ttl_seconds: float = _TTL
     deny_on_policy_source_error: bool = _DENY_ON_ERROR
+    require_kind_label: bool = _REQUIRE_KIND_LABEL
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     categories_file: str | None = _CATEGORIES_FILE
     config_maps_mode: Mode = _CONFIG_MAPS_MODE
@@ -137,6 +139,7 @@ class ServiceConfig:
             "exemptions": {"users": len(self.exemptions.users), "groups": len(self.exemptions.groups)},
             "policySources": {k: str(v) for k, v in self.policy_sources.items()},
             "maxRequestBytes": self.max_request_bytes,
+            "requireKindLabel": self.require_kind_label,
             "categoriesFile": self.categories_file or "(packaged)",
         }
 
@@ -203,6 +206,7 @@ def parse_config(raw: Any, *, env: Mapping[str, str] | None = None, source: str 
         policy_sources=MappingProxyType(sources),
         policy_source_ttl_seconds=float(get("policySourceTTLSeconds")),
         deny_on_policy_source_error=get("denyOnPolicySourceError"),
+        require_kind_label=get("requireKindLabel"),
         max_request_bytes=int(get("maxRequestBytes")),
         categories_file=get("categoriesFile") or None,
         config_maps_mode=cast(Mode, get("targets", "configMaps", "mode") or mode),
@@ -371,6 +375,7 @@ def build_context(config: ServiceConfig) -> Context:
             profile=config.profile,
             kubernetes_version=config.kubernetes_version,
             categories_file=config.categories_file,
+            require_kind_label=config.require_kind_label,
         )
     except OSError as exc:
         raise ConfigError(

@@ -113,14 +113,30 @@ Where the certificate comes from: url | cert-manager | existing-secret | generat
 
 {{/*
 CEL: is this ConfigMap one auditwarden judges? Called with the variable name ("object" or
-"oldObject"). `data` may be absent, labels may be absent.
+"oldObject"). `data` may be absent, labels may be absent. docs/chart.md "What the condition
+sends" explains each line; in short, a value is sent when
+  - it names audit.k8s.io or kube-apiserver ('audit.k8s.' and 'kube-apise': CEL charges a
+    substring test one unit per ten characters of the value for up to ten characters, two above);
+  - it may spell them so that its raw text does not: only a YAML/JSON escape that yields a
+    letter, digit, '.' or '-' (\x, \u, \U), an escaped line break right after such a character
+    (YAML's double-quoted continuation; matched as a backslash followed by anything but printable
+    ASCII or space) and a tag that may be !!binary (!!, !<...>, %TAG) can do that;
+  - it has a backslash or '!' and is too large for those precise tests: its size times the number
+    of values above 192 KiB (so that they read at most 192 KiB per object), or more than 2048
+    values (CEL also charges every step of the loop over the values).
+One pass over the values; the cost of the whole condition stays below what the plain marker test
+cost before on the largest ConfigMaps (docs/chart.md "Cost").
 */}}
 {{- define "auditwarden.cel.configMapRelevant" -}}
 (
   {{ . }}.metadata.name == 'kubeadm-config'
   || (has({{ . }}.metadata.labels) && 'auditwarden.io/kind' in {{ . }}.metadata.labels)
   || (has({{ . }}.data) && {{ . }}.data.exists(k,
-       {{ . }}.data[k].contains('audit.k8s.io') || {{ . }}.data[k].contains('kube-apiserver')))
+       {{ . }}.data[k].contains('audit.k8s.') || {{ . }}.data[k].contains('kube-apise')
+       || ({{ . }}.data[k].matches(r'\\|!')
+           && (size({{ . }}.data) > 2048 || size({{ . }}.data[k]) * size({{ . }}.data) > 196608
+               || {{ . }}.data[k].matches(r'\\[xuU]') || {{ . }}.data[k].matches(r'[-.0-9A-Z_a-z]\\[^ -~]')
+               || {{ . }}.data[k].matches(r'!!|!<|%TAG')))))
 )
 {{- end }}
 
