@@ -480,6 +480,10 @@ def test_deployment_is_highly_available_and_restricted(helm: Path) -> None:
         "1000",
         "--max-connections-per-peer",
         "500",
+        "--new-connections-per-peer-per-second",
+        "100",
+        "--new-connections-per-peer-burst",
+        "1000",
         "--handshake-timeout",
         "3",
         "--header-timeout",
@@ -512,12 +516,14 @@ def test_deployment_is_highly_available_and_restricted(helm: Path) -> None:
 def test_connection_caps_and_deadlines_are_passed_to_serve(helm: Path) -> None:
     """The per-pod connection cap and the deadlines against hostile clients are values (docs/webhook.md)."""
     docs = render(helm, None, "--set", "connections.maxConnections=4000", "--set",
-                  "connections.maxConnectionsPerPeer=64", "--set-json",
+                  "connections.maxConnectionsPerPeer=64", "--set", "connections.newConnectionsPerPeerPerSecond=20",
+                  "--set-json",
                   "connections.handshakeTimeoutSeconds=1.5")  # fmt: skip
     [container] = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     args = container["args"]
     assert args[args.index("--max-connections") + 1] == "4000"
     assert args[args.index("--max-connections-per-peer") + 1] == "64"
+    assert args[args.index("--new-connections-per-peer-per-second") + 1] == "20"
     assert args[args.index("--handshake-timeout") + 1] == "1.5"
     assert args[args.index("--body-timeout") + 1] == "10"
 

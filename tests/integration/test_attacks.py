@@ -6,19 +6,12 @@ each attack is bounded in connections and time (a few seconds).  The legitimate 
 kube-apiserver's side: one AdmissionReview after another with a 5 s budget each, half of
 the time on a keep-alive connection and half with a new TLS connection per request.
 
-Targets (issue 9), as ratios against the same client with no attack, measured in this run:
-zero legitimate failures or timeouts; p99 never over 1 s; the median within 2x the unloaded
-median, and the p99 within 2x the unloaded p99 plus :data:`NOISE_FLOOR`; the server's resident
-memory (master, workers, fork server) below the chart's 384 MiB limit, its peak printed.
-
-Why a floor on the p99 ratio: these runs are short (a second or two of requests each, so the
-p99 is nearly the slowest request), and on a shared 2-vCPU machine other jobs alone move such a
-p99 by a few hundred milliseconds (a run with *no* attack has shown a 257 ms worst request
-beside a 6 ms median).  The floor keeps the test about what it can tell apart — the server it
-replaced answered nothing at all within 5 s under each of these attacks — while the median,
-robust to that noise, is held to the 2x ratio (plus :data:`MEDIAN_FLOOR`, for the clients'
-own CPU).  The thorough p99 ratios (longer runs, N = 500)
-are ``python bench/attack.py attacks``, reported in bench/README.md.
+Targets (issue 9), in every attempt: zero legitimate failures or timeouts, p99 never over 1 s,
+the server's resident memory (master, workers, fork server) below the chart's 384 MiB limit.
+And, as ratios against the same client with no attack measured just before in the same attempt:
+the p99 (and the median) within twice the unloaded figure, plus :data:`RESOLUTION`.  An attempt
+that misses the ratios is repeated, up to :data:`ATTEMPTS` (see :func:`through`).  The longer
+runs with N = 500 behind bench/README.md's table are ``python bench/attack.py attacks``.
 """
 
 from __future__ import annotations
@@ -29,7 +22,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +34,10 @@ from tests.support.reviews import body, policy_configmap, review
 
 N = 500  # connections per slow-client attack
 SECONDS = 2.0  # legitimate traffic measured per attack (half keep-alive, half new connections)
-NOISE_FLOOR = 0.25
-#: Added to twice the unloaded median: the clients and attackers share one CPU here, and 64 client
-#: threads at nice 19 still weigh about as much as the legitimate client's one (the kernel shares a
-#: CPU between threads); a run of the full suite saw the median go from 15 ms to 43 ms that way.
-MEDIAN_FLOOR = 0.03
+#: Added to twice the unloaded figure: a p99 of a few milliseconds moves by about that much
+#: from the scheduler alone (the clients and the attackers share the second CPU).
+RESOLUTION = 0.005
+ATTEMPTS = 3
 MEMORY_LIMIT = 384 * 2**20  # the chart's default limit for the pod
 #: The attack runs take seconds each: they run in the full suite (CI), not in the fast loop
 #: (``-m 'not e2e'``), which keeps the deadline and cap tests below.
@@ -80,65 +72,82 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         os.sched_setaffinity(0, cpus)
 
 
-@pytest.fixture(scope="module")
-def unloaded(server: Server) -> tuple[atk.Latencies, atk.Latencies]:
-    legit(server, 1.0)  # warm-up: memo, fork server, first handshakes
-    keep, fresh = legit(server, 1.5 * SECONDS)
-    assert not keep.failures and not fresh.failures, keep.failures + fresh.failures
-    return keep, fresh
+def through(server: Server, make_attack: Callable[[], Any]) -> None:
+    """Run the legitimate client with no attack and then while an attack is in place; check the targets.
 
-
-def through(server: Server, attack: Any, unloaded: tuple[atk.Latencies, atk.Latencies]) -> None:
-    """Run the legitimate client while ``attack`` is in place and check the targets."""
-    with atk.PeakMemory(server.proc.pid) as memory, attack:
-        assert attack.ready(timeout=30), f"the attack never got in place: {vars(attack)}"
-        time.sleep(0.5)  # past the ramp (the last connections' set-up): the attack's steady state
-        keep, fresh = legit(server, SECONDS)
-        assert attack.in_place() or getattr(attack, "reopened", 0) > 0  # still attacking at the end
-    base_keep, base_fresh = unloaded
-    print(f"\n{attack.name}: keep-alive p99 {keep.p99 * 1e3:.1f} ms (unloaded {base_keep.p99 * 1e3:.1f}), "
-          f"new-connection p99 {fresh.p99 * 1e3:.1f} ms (unloaded {base_fresh.p99 * 1e3:.1f}), "
-          f"{keep.count + fresh.count} requests, peak RSS {memory.peak / 2**20:.0f} MiB")  # fmt: skip
-    assert not keep.failures and not fresh.failures, (keep.failures + fresh.failures)[:5]
-    assert keep.count >= 10 and fresh.count >= 5, (keep.count, fresh.count)
-    for seen, base in ((keep, base_keep), (fresh, base_fresh)):
-        assert seen.p99 < 1.0, seen.p99
-        assert seen.p50 <= 2 * base.p50 + MEDIAN_FLOOR, (seen.p50, base.p50)
-        assert seen.p99 <= 2 * base.p99 + NOISE_FLOOR, (seen.p99, base.p99)
-    assert memory.peak < MEMORY_LIMIT, memory.peak
-
-
-@SLOW
-def test_idle_tcp_connections_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
-    through(server, atk.IdleConnections("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
-
-
-@SLOW
-def test_connections_stalled_mid_tls_handshake_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
-    through(server, atk.StalledHandshakes("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
-
-
-@SLOW
-def test_slow_header_clients_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
-    through(server, atk.SlowHeaders("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
+    Zero failures, p99 under 1 s and memory under the limit must hold in every attempt.  The p99
+    and median ratios (the 2x targets) are judged against the unloaded figures measured just before,
+    in the same attempt, and an attempt whose ratios miss is run again, up to :data:`ATTEMPTS`
+    times: a short run's p99 is nearly its slowest request, which a single scheduling hiccup of
+    the shared machine sets.  A server that is starved misses in every attempt.
+    """
+    missed: list[str] = []
+    for attempt in range(1, ATTEMPTS + 1):
+        base_keep, base_fresh = legit(server, SECONDS)
+        attack = make_attack()
+        with atk.PeakMemory(server.proc.pid) as memory, attack:
+            assert attack.ready(timeout=30), f"the attack never got in place: {vars(attack)}"
+            time.sleep(0.5)  # past the ramp (the last connections' set-up): the attack's steady state
+            keep, fresh = legit(server, SECONDS)
+            assert attack.in_place() or getattr(attack, "reopened", 0) > 0  # still attacking at the end
+        print(f"\n{attack.name} (attempt {attempt}): keep-alive p50/p99 {keep.p50 * 1e3:.1f}/{keep.p99 * 1e3:.1f} ms "
+              f"(unloaded {base_keep.p50 * 1e3:.1f}/{base_keep.p99 * 1e3:.1f}), new-connection p50/p99 "
+              f"{fresh.p50 * 1e3:.1f}/{fresh.p99 * 1e3:.1f} ms (unloaded {base_fresh.p50 * 1e3:.1f}/"
+              f"{base_fresh.p99 * 1e3:.1f}), {keep.count + fresh.count} requests, "
+              f"peak RSS {memory.peak / 2**20:.0f} MiB")  # fmt: skip
+        for run in (base_keep, base_fresh, keep, fresh):
+            assert not run.failures, run.failures[:5]
+        assert keep.count >= 10 and fresh.count >= 5, (keep.count, fresh.count)
+        assert keep.p99 < 1.0 and fresh.p99 < 1.0, (keep.p99, fresh.p99)
+        assert memory.peak < MEMORY_LIMIT, memory.peak
+        over = [
+            f"{label} {stat} {seen * 1e3:.1f} ms > 2 x {base * 1e3:.1f} ms"
+            for label, run, unloaded in (("keep-alive", keep, base_keep), ("new-connection", fresh, base_fresh))
+            for stat, seen, base in (("p50", run.p50, unloaded.p50), ("p99", run.p99, unloaded.p99))
+            if seen > 2 * base + RESOLUTION
+        ]  # fmt: skip
+        if not over:
+            return
+        missed.append(f"attempt {attempt}: " + "; ".join(over))
+    pytest.fail("the legitimate client's latency stayed over twice its unloaded figure:\n" + "\n".join(missed))
 
 
 @SLOW
-def test_slow_body_clients_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
-    through(server, atk.SlowBodies("127.0.0.1", server.port, N, ca=server.ca, duration=40), unloaded)
+def test_idle_tcp_connections_do_not_starve_the_webhook(server: Server) -> None:
+    through(server, lambda: atk.IdleConnections("127.0.0.1", server.port, N, ca=server.ca, duration=40))
 
 
 @SLOW
-def test_a_flood_of_new_tls_connections_does_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
-    through(server, atk.HandshakeFlood("127.0.0.1", server.port, ca=server.ca, threads=4, duration=40), unloaded)
+def test_connections_stalled_mid_tls_handshake_do_not_starve_the_webhook(server: Server) -> None:
+    through(server, lambda: atk.StalledHandshakes("127.0.0.1", server.port, N, ca=server.ca, duration=40))
 
 
 @SLOW
-def test_64_concurrent_keep_alive_clients_do_not_starve_the_webhook(server: Server, unloaded: Any) -> None:
-    burst = atk.KeepAliveBurst("127.0.0.1", server.port, review_body(0), ca=server.ca, clients=64, interval=1.0,
-                               duration=40)  # fmt: skip
-    through(server, burst, unloaded)
-    assert burst.errors == 0 and burst.ok >= 64
+def test_slow_header_clients_do_not_starve_the_webhook(server: Server) -> None:
+    through(server, lambda: atk.SlowHeaders("127.0.0.1", server.port, N, ca=server.ca, duration=40))
+
+
+@SLOW
+def test_slow_body_clients_do_not_starve_the_webhook(server: Server) -> None:
+    through(server, lambda: atk.SlowBodies("127.0.0.1", server.port, N, ca=server.ca, duration=40))
+
+
+@SLOW
+def test_a_flood_of_new_tls_connections_does_not_starve_the_webhook(server: Server) -> None:
+    through(server, lambda: atk.HandshakeFlood("127.0.0.1", server.port, ca=server.ca, threads=4, duration=40))
+
+
+@SLOW
+def test_64_concurrent_keep_alive_clients_do_not_starve_the_webhook(server: Server) -> None:
+    bursts: list[atk.KeepAliveBurst] = []
+
+    def burst() -> atk.KeepAliveBurst:
+        bursts.append(atk.KeepAliveBurst("127.0.0.1", server.port, review_body(0), ca=server.ca, clients=64,
+                                         interval=0.5, duration=40))  # fmt: skip
+        return bursts[-1]
+
+    through(server, burst)
+    assert all(b.errors == 0 and b.ok >= 64 for b in bursts), [(b.ok, b.errors) for b in bursts]
 
 
 # --------------------------------------------------------------------------- deadlines and caps
@@ -230,6 +239,33 @@ def test_connections_over_the_caps_are_refused_at_once_and_kept_alive_ones_keep_
     metrics = strict.metrics()
     assert 'auditwarden_connections_dropped_total{reason="peer-over-capacity"}' in metrics
     assert "refusing connections over the connection caps" in strict.log()
+
+
+def test_a_peer_opening_connections_too_fast_is_refused_before_any_tls_work(tmp_path: Path) -> None:
+    """A burst of new connections from one address, then a rate: the excess gets a TCP reset at once
+    (no handshake, so no key exchange is spent on it), counted; other addresses are not affected."""
+    rate = ["--new-connections-per-peer-burst", "10", "--new-connections-per-peer-per-second", "1"]
+    server = Server(tmp_path / "rate", {"mode": "enforce"}, args=rate)
+    ctx = atk.client_context(server.ca)
+    opened: list[ssl.SSLSocket] = []
+    try:
+        for _ in range(10):  # the burst: full TLS handshakes
+            opened.append(ctx.wrap_socket(atk._connect("127.0.0.1", server.port, "127.0.0.3", 3),
+                                          server_hostname="127.0.0.1"))  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises((ConnectionResetError, ssl.SSLError, OSError)):  # the reset may beat connect()'s return
+            ctx.wrap_socket(atk._connect("127.0.0.1", server.port, "127.0.0.3", 3), server_hostname="127.0.0.1")
+        assert time.monotonic() - started < 1.0  # refused at once, not left hanging
+        # another address (the apiserver's) opens new connections as before
+        assert server.answer(review(policy_configmap()))["allowed"] is True
+        time.sleep(1.2)  # one token a second: the hasty peer may open one more
+        opened.append(ctx.wrap_socket(atk._connect("127.0.0.1", server.port, "127.0.0.3", 3),
+                                      server_hostname="127.0.0.1"))  # fmt: skip
+        assert 'auditwarden_connections_dropped_total{reason="peer-over-rate"} 1.0' in server.metrics()
+    finally:
+        for s in opened:
+            s.close()
+        server.stop()
 
 
 # ------------------------------------------------------------------------------------ kill -9

@@ -80,6 +80,10 @@ def _limit(name: str, kind: click.ParamType[Any], default: float, help: str) -> 
         "Open connections per worker; more are refused at once (TCP reset) and counted.")
 @_limit("--max-connections-per-peer", click.IntRange(1, 100_000), 500,
         "Open connections per worker from one client address; more are refused the same way.")
+@_limit("--new-connections-per-peer-per-second", click.FloatRange(0, 100_000), 100.0,
+        "New connections one client address may open a second, after a burst (0: no limit); more are refused.")
+@_limit("--new-connections-per-peer-burst", click.IntRange(1, 100_000), 1000,
+        "The burst of new connections one client address may open at once (kube-apiserver: one per request).")
 @_limit("--handshake-timeout", _SECONDS, 3.0,
         "A new connection must complete its TLS handshake within this, or it is closed.")
 @_limit("--header-timeout", _SECONDS, 5.0,
@@ -95,6 +99,8 @@ def serve(
     workers: int,
     max_connections: int,
     max_connections_per_peer: int,
+    new_connections_per_peer_per_second: float,
+    new_connections_per_peer_burst: int,
     handshake_timeout: float,
     header_timeout: float,
     body_timeout: float,
@@ -143,6 +149,8 @@ def serve(
     from webhook.service.worker import ConnectionLimits
 
     limits = ConnectionLimits(max_connections=max_connections, max_connections_per_peer=max_connections_per_peer,
+                              new_connections_per_peer_rate=new_connections_per_peer_per_second,
+                              new_connections_per_peer_burst=new_connections_per_peer_burst,
                               handshake_timeout=handshake_timeout, header_timeout=header_timeout,
                               body_timeout=body_timeout)  # fmt: skip
 

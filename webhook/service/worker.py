@@ -19,7 +19,9 @@ costs a few kilobytes, never a thread) with the deadlines and caps a hostile net
   answers 413 from its Content-Length and the connection is closed).  A client too slow gets
   ``408`` and the connection is closed; the application never waits on a client.
 * **Connection caps with a clear refusal**: at most ``max_connections`` open connections per
-  worker and ``max_connections_per_peer`` from one peer address; a connection over a cap is
+  worker and ``max_connections_per_peer`` from one peer address, and new connections from one peer
+  at most ``new_connections_per_peer_rate`` a second after a burst (:class:`NewConnectionRate`:
+  a flood of TLS handshakes would otherwise spend the CPU that judging needs); a connection over a cap is
   closed at once with a TCP reset (before any TLS work), counted in
   ``auditwarden_connections_dropped_total{reason}``, and logged at most once a minute.
   Kept-alive connections (kube-apiserver's) are never closed to make room.
@@ -65,7 +67,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from webhook.service import metrics
 
-__all__ = ["JUDGE_THREADS", "ConnectionLimits", "WebhookWorker"]
+__all__ = ["JUDGE_THREADS", "ConnectionLimits", "NewConnectionRate", "WebhookWorker"]
 
 T = TypeVar("T")
 
@@ -88,6 +90,8 @@ class ConnectionLimits:
 
     max_connections: int = 1000
     max_connections_per_peer: int = 500
+    new_connections_per_peer_rate: float = 100.0
+    new_connections_per_peer_burst: int = 1000
     handshake_timeout: float = 3.0
     header_timeout: float = 5.0
     body_timeout: float = 10.0
@@ -95,8 +99,46 @@ class ConnectionLimits:
 
     def describe(self) -> dict[str, Any]:
         return {"maxConnections": self.max_connections, "maxConnectionsPerPeer": self.max_connections_per_peer,
+                "newConnectionsPerPeerPerSecond": self.new_connections_per_peer_rate,
+                "newConnectionsPerPeerBurst": self.new_connections_per_peer_burst,
                 "handshakeTimeoutSeconds": self.handshake_timeout, "headerTimeoutSeconds": self.header_timeout,
                 "bodyTimeoutSeconds": self.body_timeout}  # fmt: skip
+
+
+class NewConnectionRate:
+    """A token bucket per peer address: how many new connections a peer may open, and how fast.
+
+    A TLS handshake is the most expensive thing a client can make the server do without being
+    authenticated (a key exchange and a signature, about a millisecond of CPU).  A peer that opens
+    connections faster than ``rate`` a second, after a ``burst`` (kube-apiserver opens one
+    connection per concurrent request, then keeps them alive), has the excess refused before any
+    TLS work.  Peers are forgotten once their bucket is full again, so the table stays small.
+    ``rate`` 0 turns the limit off.
+    """
+
+    MAX_TRACKED = 4096
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, peer: str, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        tokens, last = self._buckets.get(peer, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[peer] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > self.MAX_TRACKED:
+            self._forget_full(now)
+        return allowed
+
+    def _forget_full(self, now: float) -> None:
+        full = [p for p, (tokens, last) in self._buckets.items() if tokens + (now - last) * self.rate >= self.burst]
+        for p in full:
+            del self._buckets[p]
+        while len(self._buckets) > self.MAX_TRACKED:  # a flood from ever new addresses: forget the oldest
+            del self._buckets[next(iter(self._buckets))]
 
 
 class _BodyTimeout(Exception):
@@ -113,6 +155,8 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         self.limits = getattr(self.app, "limits", None) or ConnectionLimits()
         self.open_connections = 0
         self.per_peer: _Tally[str] = _Tally()
+        self.new_connections = NewConnectionRate(self.limits.new_connections_per_peer_rate,
+                                                 self.limits.new_connections_per_peer_burst)  # fmt: skip
         self._last_refusal_log = 0.0
         self._refused_since_log = 0
         self._judges: ThreadPool | None = None
@@ -197,6 +241,8 @@ class WebhookWorker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             reason = "over-capacity"
         elif self.per_peer[peer] >= self.limits.max_connections_per_peer:
             reason = "peer-over-capacity"
+        elif not self.new_connections.allow(peer, time.monotonic()):
+            reason = "peer-over-rate"
         if reason is not None:
             self._refuse(client, peer, reason)
             return
