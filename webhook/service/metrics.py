@@ -12,7 +12,7 @@
 * ``auditwarden_policy_source_lookups_total{result}`` — policySources lookups
   (cache-hit, fetched, error).
 * ``auditwarden_connections_dropped_total{reason}`` — connections the serving worker closed
-  before a request was answered: over-capacity, peer-over-capacity (refused at once),
+  before a request was answered: over-capacity, peer-over-capacity, peer-over-rate (refused at once),
   handshake-timeout, body-timeout (:mod:`webhook.service.worker`).
 * ``auditwarden_tls_reloads_total{result}`` and
   ``auditwarden_tls_certificate_not_after_timestamp_seconds`` — certificate hot reload.
@@ -98,7 +98,7 @@ CERT_NOT_AFTER = Gauge(
 CONNECTIONS_DROPPED = Counter(
     "auditwarden_connections_dropped_total",
     "Connections closed by the server before a request was answered, by reason (over-capacity, "
-    "peer-over-capacity, handshake-timeout, body-timeout).",
+    "peer-over-capacity, peer-over-rate, handshake-timeout, body-timeout).",
     ["reason"],
 )
 
