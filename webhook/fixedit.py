@@ -86,6 +86,11 @@ def locate(text: str, source: str) -> list[Located]:
         docs = _load_rt(text)
         if len(docs) != len(plain_docs):
             raise EditError("the YAML readers disagree on the number of documents")
+    return _walk_documents(plain_docs, docs, source)
+
+
+def _walk_documents(plain_docs: list[Any], docs: list[Any], source: str) -> list[Located]:
+    """The policies of every non-empty document (named ``source:N`` when there are several)."""
     present = [i for i, d in enumerate(plain_docs) if d is not None]
     out: list[Located] = []
     for i in present:
@@ -370,13 +375,7 @@ def _constant(rep: Repair) -> Callable[[Located], Repair | None]:
 
 
 def _relocate(text: str, source: str, docs: list[Any]) -> list[Located]:
-    plain_docs = yamlsafe.load_file(text)
-    present = [i for i, d in enumerate(plain_docs) if d is not None]
-    out: list[Located] = []
-    for i in present:
-        name = source if len(present) == 1 else f"{source}:{i + 1}"
-        out += _walk(plain_docs[i], docs[i], name, 0)
-    return out
+    return _walk_documents(yamlsafe.load_file(text), docs, source)
 
 
 def _block_scalar_edit(lines: list[str], holder: Any, key: Any, new_inner: str) -> _Edit:
