@@ -565,6 +565,19 @@ def test_no_rbac_and_no_token_without_policy_sources(helm: Path) -> None:
     assert one(docs, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
+def test_the_scan_cluster_role_is_opt_in_read_only_and_bound_to_nothing(helm: Path) -> None:
+    """`auditwarden scan`'s ClusterRole: off by default; when asked for, get/list on configmaps and pods and
+    get on OpenShift's apiservers, nothing else, and no binding (the user binds it to the scanning identity)."""
+    assert by_kind(render(helm), "ClusterRole") == []
+    docs = render(helm, None, "--set", "scanClusterRole.create=true")
+    role = one(docs, "ClusterRole")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["get", "list"]},
+        {"apiGroups": ["config.openshift.io"], "resources": ["apiservers"], "verbs": ["get"]},
+    ]
+    assert by_kind(docs, "ClusterRoleBinding") == [] and by_kind(docs, "RoleBinding") == []
+
+
 def test_rbac_is_get_on_the_named_configmaps_only(helm: Path) -> None:
     docs = render(
         helm,

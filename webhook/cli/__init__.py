@@ -19,11 +19,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from webhook.cli import certs, check, evaluate, fix, serve
+    from webhook.cli import certs, check, evaluate, fix, scan, serve
 
     main.add_command(check.check)
     main.add_command(evaluate.evaluate)
     main.add_command(fix.fix)
+    main.add_command(scan.scan)
     main.add_command(serve.serve)
     main.add_command(certs.certs)
 

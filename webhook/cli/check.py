@@ -9,16 +9,15 @@ violation, 2 for usage errors or unreadable input.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from webhook.cli.common import context_options, make_context
+from webhook.cli.common import context_options, judge_into, make_context
 
 if TYPE_CHECKING:
-    from webhook.core.findings import Finding
     from webhook.core.repair import Repair
     from webhook.core.verdict import Context
     from webhook.fixedit import Located
@@ -65,7 +64,6 @@ def check(
     from webhook.core.analysis import DocumentResult
     from webhook.core.documents import late_policy, looks_like_policy
     from webhook.core.findings import Finding
-    from webhook.core.verdict import judge
     from webhook.core.versions import format_version
     from webhook.report import Report, render
 
@@ -101,24 +99,7 @@ def check(
             docs = [d for d in docs if not (isinstance(d, dict) and looks_like_policy(d))]
         present = [(i, d) for i, d in enumerate(docs, start=1) if d is not None]
         for i, doc in present:
-            source = str(path) if len(present) == 1 else f"{path}:{i}"
-            verdict = judge(doc, None, operation="CREATE", mode="enforce", context=ctx, source=source)
-            if verdict.decision == "skip":
-                report.skipped.append(source)
-            report.results += verdict.results
-            if verdict.violations and not verdict.results:  # e.g. an unparseable ConfigMap value
-                report.results.append(
-                    DocumentResult(source=source, kind="configmap", valid=False, violations=verdict.violations,
-                                   warnings=verdict.warnings)
-                )  # fmt: skip
-            elif verdict.results:  # findings about the ConfigMap itself (its label, another value)
-                own_v = _beside(verdict.violations, [f for r in verdict.results for f in r.violations])
-                own_w = _beside(verdict.warnings, [f for r in verdict.results for f in r.warnings])
-                if own_v or own_w:
-                    report.results.append(
-                        DocumentResult(source=source, kind="configmap", valid=not own_v, violations=own_v,
-                                       warnings=own_w)
-                    )  # fmt: skip
+            judge_into(report, doc, str(path) if len(present) == 1 else f"{path}:{i}", ctx)
     color = fmt == "text" and sys.stdout.isatty()
     click.echo(render(report, fmt, color))
     sys.exit(report.exit_code)
@@ -139,15 +120,3 @@ def _repairer(ctx: Context) -> Callable[[Located], Repair | None]:
         return repair(policy, settings.catalog, settings.profile, settings.version)
 
     return repair_of
-
-
-def _beside(findings: Sequence[Finding], of_results: Sequence[Finding]) -> tuple[Finding, ...]:
-    """The findings not already reported with a document's result (each counted once)."""
-    rest = list(of_results)
-    out = []
-    for f in findings:
-        if f in rest:
-            rest.remove(f)
-        else:
-            out.append(f)
-    return tuple(out)

@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from webhook.core.findings import Finding
     from webhook.core.verdict import Context
+    from webhook.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,3 +77,38 @@ def make_context(
         )  # fmt: skip
     except (OSError, CatalogError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--categories") from None
+
+
+def judge_into(report: Report, doc: Mapping[str, Any], source: str, ctx: Context) -> None:
+    """Judge one object as ``check`` and ``scan`` do (a CREATE in ``enforce``) and add what it gives to ``report``."""
+    from webhook.core.analysis import DocumentResult
+    from webhook.core.verdict import judge
+
+    verdict = judge(doc, None, operation="CREATE", mode="enforce", context=ctx, source=source)
+    if verdict.decision == "skip":
+        report.skipped.append(source)
+    report.results += verdict.results
+    if verdict.violations and not verdict.results:  # e.g. an unparseable ConfigMap value
+        report.results.append(
+            DocumentResult(source=source, kind="configmap", valid=False, violations=verdict.violations,
+                           warnings=verdict.warnings)
+        )  # fmt: skip
+    elif verdict.results:  # findings about the ConfigMap itself (its label, another value)
+        own_v = _beside(verdict.violations, [f for r in verdict.results for f in r.violations])
+        own_w = _beside(verdict.warnings, [f for r in verdict.results for f in r.warnings])
+        if own_v or own_w:
+            report.results.append(
+                DocumentResult(source=source, kind="configmap", valid=not own_v, violations=own_v, warnings=own_w)
+            )
+
+
+def _beside(findings: Sequence[Finding], of_results: Sequence[Finding]) -> tuple[Finding, ...]:
+    """The findings not already reported with a document's result (each counted once)."""
+    rest = list(of_results)
+    out = []
+    for f in findings:
+        if f in rest:
+            rest.remove(f)
+        else:
+            out.append(f)
+    return tuple(out)

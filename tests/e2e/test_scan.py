@@ -1,0 +1,139 @@
+"""`auditwarden scan` against the real kube-apiserver (issue 13): what a cluster holds, judged as `check` judges it.
+
+The namespace is seeded, with no webhook installed, with good, weak and invalid policy
+ConfigMaps, an ordinary ConfigMap, and kube-apiserver mirror Pods posted as the node (the
+kubelet's identity).  ``scan --namespace`` (a real process, the admin's kubeconfig) must give
+exactly the results ``check`` gives on the same objects written to files, with ``source`` naming
+the object.  A user with no RBAC gets one clear line per refused read and exit code 2, never a
+pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e import policies as P
+from tests.e2e.cluster import Cluster
+from tests.e2e.webhook_server import CHART, HelmRelease, ensure_namespace, policy_configmap, unique
+
+AUDITWARDEN = [sys.executable, "-m", "webhook"]
+
+
+@pytest.fixture(scope="module")
+def seeded(cluster: Cluster) -> Iterator[dict[str, Any]]:
+    """The namespace and the objects in it (as sent; the API server adds its own fields)."""
+    ns = unique("aw-scan")
+    ensure_namespace(cluster, ns)
+    weak_flags = ["kube-apiserver", f"--audit-log-path={P.LOG_DIR}/audit.log"]  # no --audit-policy-file
+    good_flags = [*weak_flags, f"--audit-policy-file={P.POLICY_PATH}", "--audit-log-maxage=30",
+                  "--audit-log-maxbackup=10", "--audit-log-maxsize=100"]  # fmt: skip
+    objects: list[dict[str, Any]] = [
+        policy_configmap("weak", ns, P.COVERS_2),
+        policy_configmap("good", ns, P.COVERS_ALL),
+        policy_configmap("invalid", ns, P.INVALID_LEVEL),
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-settings", "namespace": ns},
+         "data": {"settings.ini": "[server]\nport = 8080\n"}},
+    ]  # fmt: skip
+    for name, flags in (("kube-apiserver-weak", weak_flags), ("kube-apiserver-good", good_flags)):
+        pod = cluster.mirror_pod(name, flags, namespace=ns)
+        pod["metadata"]["labels"] = {"component": "kube-apiserver", "tier": "control-plane"}
+        pod["spec"]["volumes"], pod["spec"]["containers"][0]["volumeMounts"] = P.apiserver_volumes()
+        objects.append(pod)
+    try:
+        for obj in objects:
+            user = "node" if obj["kind"] == "Pod" else "admin"
+            out = cluster.kubectl("create", "-f", "-", user=user, input=json.dumps(obj))
+            assert out.returncode == 0, out.stderr
+        yield {"namespace": ns, "objects": objects}
+    finally:
+        cluster.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AUDITWARDEN, *args], capture_output=True, text=True, timeout=120)
+
+
+def by_source(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["source"]: {k: v for k, v in r.items() if k != "source"} for r in report["results"]}
+
+
+def test_scan_gives_what_check_gives_on_the_same_objects(seeded: dict[str, Any], cluster: Cluster,
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    ns = seeded["namespace"]
+    scanned = run("scan", "--kubeconfig", str(cluster.kubeconfig("admin")), "--namespace", ns, "--format", "json")
+    assert scanned.returncode == 1, scanned.stderr  # weak and invalid objects: a violation
+    got = json.loads(scanned.stdout)
+
+    files = tmp_path / "objects"
+    files.mkdir()
+    for obj in seeded["objects"]:
+        (files / f"{obj['kind']}__{obj['metadata']['name']}.yaml").write_text(yaml.safe_dump(obj))
+    checked = run("check", "--format", "json", str(files))
+    assert checked.returncode == 1, checked.stderr
+    want = {}
+    for source, result in by_source(json.loads(checked.stdout)).items():
+        path, _, key = source.partition("#")
+        kind, _, name = Path(path).stem.partition("__")
+        want[f"{kind} {ns}/{name}" + (f"#{key}" if key else "")] = result
+
+    assert by_source(got) == want
+    assert sorted(want) == sorted([
+        f"ConfigMap {ns}/good#data[policy.yaml]", f"ConfigMap {ns}/invalid#data[policy.yaml]",
+        f"ConfigMap {ns}/weak#data[policy.yaml]", f"Pod {ns}/kube-apiserver-good", f"Pod {ns}/kube-apiserver-weak",
+    ])  # fmt: skip  (the ordinary ConfigMap is not audit configuration: never judged)
+    summary = got["summary"]
+    assert summary["exitCode"] == 1 and summary["unreadable"] == [], summary
+    verdicts = {source: not result["violations"] for source, result in by_source(got).items()}
+    assert verdicts[f"ConfigMap {ns}/good#data[policy.yaml]"] is True
+    assert verdicts[f"ConfigMap {ns}/weak#data[policy.yaml]"] is False
+    assert verdicts[f"ConfigMap {ns}/invalid#data[policy.yaml]"] is False
+    assert verdicts[f"Pod {ns}/kube-apiserver-weak"] is False
+    assert verdicts[f"Pod {ns}/kube-apiserver-good"] is True
+
+
+def test_a_scan_without_rbac_says_what_to_grant_and_exits_2(seeded: dict[str, Any], cluster: Cluster) -> None:
+    ns = seeded["namespace"]
+    out = run("scan", "--kubeconfig", str(cluster.kubeconfig("jane")), "--namespace", ns, "--format", "json")
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    report = json.loads(out.stdout)
+    assert report["results"] == [] and report["summary"]["exitCode"] == 2
+    unreadable = report["summary"]["unreadable"]
+    assert any(f"cannot list configmaps in namespace {ns}: forbidden. Grant" in line for line in unreadable), unreadable
+    assert any(f"cannot list pods in namespace {ns}: forbidden" in line for line in unreadable), unreadable
+    text = run("scan", "--kubeconfig", str(cluster.kubeconfig("jane")), "--namespace", ns)
+    assert text.returncode == 2 and "forbidden" in text.stdout + text.stderr
+
+
+def test_the_charts_scan_cluster_role_is_all_a_scan_needs(seeded: dict[str, Any], cluster: Cluster,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    """The chart's `<fullname>-scan` ClusterRole, bound to jane in the namespace: her scan reads everything."""
+    ns = seeded["namespace"]
+    helm = HelmRelease(cluster, "scanrole", ns, tmp_path / "helm")
+    rendered = helm.run("template", "scanrole", str(CHART), "--namespace", ns, "--set", "scanClusterRole.create=true",
+                        "--show-only", "templates/rbac.yaml").stdout  # fmt: skip
+    [role] = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole"]
+    role["metadata"]["name"] = unique("aw-scan-role")
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "jane-scans", "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": role["metadata"]["name"]},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}]}  # fmt: skip
+    try:
+        for obj in (role, binding):
+            out = cluster.kubectl("create", "-f", "-", input=json.dumps(obj))
+            assert out.returncode == 0, out.stderr
+        as_jane = run("scan", "--kubeconfig", str(cluster.kubeconfig("jane")), "--namespace", ns, "--format", "json")
+        as_admin = run("scan", "--kubeconfig", str(cluster.kubeconfig("admin")), "--namespace", ns, "--format", "json")
+        assert as_jane.returncode == 1, as_jane.stdout[-2000:]
+        assert json.loads(as_jane.stdout) == json.loads(as_admin.stdout)
+    finally:
+        cluster.kubectl("delete", "clusterrole", role["metadata"]["name"], "--ignore-not-found")
