@@ -34,6 +34,7 @@ OLD = "1.29.0"
 NS = "auditwarden"
 RELEASE = "aw"
 FULLNAME = "aw-auditwarden"
+CLUSTER_SCOPED = {"ValidatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 HELM_INSTALL = (
     "GOBIN=${AUDITWARDEN_TOOLS:-$HOME/.cache/auditwarden/tools}/bin go install helm.sh/helm/v4/cmd/helm@v4.2.4"
 )
@@ -148,7 +149,7 @@ def test_helm_template_renders_valid_objects(helm: Path, values: str, kube_versi
     for d in docs:
         assert {"apiVersion", "kind", "metadata"} <= set(d)
         assert d["metadata"]["name"]
-        if d["kind"] not in {"ValidatingWebhookConfiguration"}:
+        if d["kind"] not in CLUSTER_SCOPED:
             assert d["metadata"].get("namespace"), d["kind"]
     one(docs, "ValidatingWebhookConfiguration")
 
@@ -879,3 +880,27 @@ def test_chart_metadata(helm: Path) -> None:
 
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+
+
+def test_background_reports_are_opt_in_and_their_crds_are_the_pinned_copies(helm: Path) -> None:
+    """reports.enabled: a CronJob scanning every namespace and writing OpenReports Reports, with a ServiceAccount
+    that reads configmaps/pods and manages reports only; reports.installCRDs: the pinned CRDs, unchanged."""
+    assert not by_kind(render(helm), "CronJob") and not by_kind(render(helm), "CustomResourceDefinition")
+    docs = render(helm, None, "--set", "reports.enabled=true", "--set", "reports.installCRDs=true")
+    job = one(docs, "CronJob")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"][:4] == ["scan", "--all-namespaces", "--write-reports", "--format"]
+    assert pod["serviceAccountName"] == f"{FULLNAME}-reports"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    role = next(d for d in by_kind(docs, "ClusterRole") if d["metadata"]["name"] == f"{FULLNAME}-reports")
+    assert {(tuple(r["apiGroups"]), tuple(r["resources"])): r["verbs"] for r in role["rules"]} == {
+        (("",), ("configmaps", "pods")): ["get", "list"],
+        (("config.openshift.io",), ("apiservers",)): ["get"],
+        (("openreports.io",), ("reports",)): ["get", "list", "create", "update", "delete"],
+    }
+    crds = {d["metadata"]["name"]: d for d in by_kind(docs, "CustomResourceDefinition")}
+    files = Path(__file__).resolve().parents[2] / "charts" / "auditwarden" / "files" / "openreports"
+    for name, file in (("reports.openreports.io", "openreports.io_reports.yaml"),
+                       ("clusterreports.openreports.io", "openreports.io_clusterreports.yaml")):  # fmt: skip
+        assert crds[name] == yaml.safe_load((files / file).read_text())

@@ -137,3 +137,54 @@ def test_the_charts_scan_cluster_role_is_all_a_scan_needs(seeded: dict[str, Any]
         assert json.loads(as_jane.stdout) == json.loads(as_admin.stdout)
     finally:
         cluster.kubectl("delete", "clusterrole", role["metadata"]["name"], "--ignore-not-found")
+
+
+def reports(cluster: Cluster, ns: str) -> dict[str, dict[str, Any]]:
+    out = cluster.kubectl("get", "reports.openreports.io", "-n", ns, "-o", "json", check=True)
+    return {r["metadata"]["name"]: r for r in json.loads(out.stdout)["items"]}
+
+
+def test_reports_are_written_updated_in_place_and_removed(seeded: dict[str, Any], cluster: Cluster) -> None:
+    """With the pinned OpenReports CRDs installed: one Report per judged object, with the fields Policy Reporter
+    reads; a fixed object's Report is updated in place (same uid); a deleted object's Report is removed."""
+    ns = seeded["namespace"]
+    crds = Path(CHART) / "files" / "openreports"
+    for f in sorted(crds.glob("openreports.io_*.yaml")):
+        cluster.kubectl("apply", "--server-side", "-f", str(f), check=True)
+    cluster.kubectl("wait", "--for=condition=Established", "crd/reports.openreports.io", "--timeout=60s", check=True)
+    admin = str(cluster.kubeconfig("admin"))
+
+    first = run("scan", "--kubeconfig", admin, "--namespace", ns, "--write-reports", "--format", "json")
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr
+    written = reports(cluster, ns)
+    assert sorted(written) == sorted(["auditwarden-configmap-good", "auditwarden-configmap-invalid",
+                                      "auditwarden-configmap-weak", "auditwarden-pod-kube-apiserver-good",
+                                      "auditwarden-pod-kube-apiserver-weak"])  # fmt: skip
+    weak = written["auditwarden-configmap-weak"]
+    assert weak["source"] == "auditwarden"
+    assert weak["scope"]["kind"] == "ConfigMap" and weak["scope"]["name"] == "weak" and weak["scope"]["uid"]
+    failed = {(r["policy"], r["rule"]) for r in weak["results"] if r["result"] == "fail"}
+    assert {("categories-below-minimum", c) for c in P.COVERS_2_MISSING} <= failed, failed
+    hidden = next(r for r in weak["results"] if r["rule"] == "secret-access" and r["result"] == "fail")
+    assert hidden["severity"] == "high" and hidden["properties"]["probe"]
+    assert "rule 0" in hidden["properties"]["hidingRule"]
+    assert weak["summary"]["fail"] == len([r for r in weak["results"] if r["result"] == "fail"]) > 0
+    pod = written["auditwarden-pod-kube-apiserver-weak"]
+    assert ("audit-policy-file-missing", "--audit-policy-file") in {(r["policy"], r["rule"]) for r in pod["results"]}
+    good = written["auditwarden-configmap-good"]
+    assert good["summary"]["fail"] == 0 and good["summary"]["pass"] == 6
+
+    # fix the weak policy, remove the invalid one: the same Report is updated, the other one goes
+    fixed = policy_configmap("weak", ns, P.COVERS_ALL)
+    cluster.kubectl("replace", "-f", "-", input=json.dumps(fixed), check=True)
+    cluster.kubectl("delete", "configmap", "invalid", "-n", ns, check=True)
+    second = run("scan", "--kubeconfig", admin, "--namespace", ns, "--write-reports", "--format", "json")
+    assert second.returncode == 1, second.stdout[-3000:] + second.stderr  # the weak mirror Pod is still there
+    after = reports(cluster, ns)
+    assert "auditwarden-configmap-invalid" not in after
+    updated = after["auditwarden-configmap-weak"]
+    assert updated["metadata"]["uid"] == weak["metadata"]["uid"]  # updated in place, not re-created
+    assert updated["metadata"]["resourceVersion"] != weak["metadata"]["resourceVersion"]
+    assert updated["summary"]["fail"] == 0 and updated["summary"]["pass"] == 6
+    listed = cluster.kubectl("get", "reports", "-n", ns, check=True).stdout
+    assert "auditwarden-configmap-weak" in listed

@@ -50,7 +50,20 @@ class ReadError(Exception):
 @click.option("--context", "kube_context", help="Kubeconfig context to use (default: its current context).")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Scan this namespace (repeatable).")
 @click.option("--all-namespaces", "-A", is_flag=True, help="Scan every namespace (the default without --namespace).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "openreports"]),
+    default="text",
+    show_default=True,
+    help="openreports: the results as OpenReports Report objects (a YAML List), one per judged object.",
+)
+@click.option(
+    "--write-reports",
+    is_flag=True,
+    help="Also write the OpenReports Reports into the cluster: created, updated in place, and removed when no "
+    "longer true (needs the OpenReports CRDs and write access to reports.openreports.io).",
+)
 def scan(
     profile: str,
     categories: str | None,
@@ -61,6 +74,7 @@ def scan(
     namespaces: tuple[str, ...],
     all_namespaces: bool,
     fmt: str,
+    write_reports: bool,
 ) -> None:
     """Judge the audit configuration a cluster holds now (kubeadm-config, apiserver mirror Pods, ConfigMaps)."""
     from webhook.core.versions import format_version
@@ -75,12 +89,97 @@ def scan(
     except ReadError as exc:
         report.unreadable.append(str(exc))
         api = None
+    judged: list[tuple[dict[str, Any], list[Any]]] = []
+    scope = list(dict.fromkeys(namespaces)) or None  # None: every namespace
     if api is not None:
-        scope = list(dict.fromkeys(namespaces)) or None  # None: every namespace
         for source, obj in _objects(api, scope, report.unreadable):
+            before = len(report.results)
             judge_into(report, obj, source, ctx)
-    click.echo(render(report, fmt, fmt == "text" and sys.stdout.isatty()))
+            judged.append((obj, report.results[before:]))
+    reports: list[dict[str, Any]] = []
+    if fmt == "openreports" or write_reports:
+        from webhook.openreports import build_report
+
+        reports = [build_report(obj, results) for obj, results in judged]
+    if write_reports and api is not None:
+        _write_reports(reports, scope, report.unreadable)
+    if fmt == "openreports":
+        import yaml
+
+        click.echo(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": reports}, sort_keys=False), nl=False)
+        for line in report.unreadable:
+            click.echo(f"auditwarden scan: {line}", err=True)
+    else:
+        click.echo(render(report, fmt, fmt == "text" and sys.stdout.isatty()))
     sys.exit(report.exit_code)
+
+
+def _write_reports(reports: list[dict[str, Any]], scope: list[str] | None, problems: list[str]) -> None:
+    """Create or update (in place) each Report; delete auditwarden's Reports in ``scope`` that are no longer true."""
+    from kubernetes import client
+
+    from webhook.openreports import API_VERSION, MANAGED_BY
+
+    group, version = API_VERSION.split("/")
+    api = client.CustomObjectsApi()
+    wanted = set()
+    for rep in reports:
+        ns, name = rep["metadata"]["namespace"], rep["metadata"]["name"]
+        wanted.add((ns, name))
+        try:
+            try:
+                current: Any = api.get_namespaced_custom_object(
+                    group, version, ns, "reports", name, _request_timeout=TIMEOUT
+                )
+            except Exception as exc:
+                if getattr(exc, "status", None) != 404 or _crd_missing(exc):
+                    raise
+                api.create_namespaced_custom_object(group, version, ns, "reports", rep, _request_timeout=TIMEOUT)
+            else:
+                rep["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                api.replace_namespaced_custom_object(group, version, ns, "reports", name, rep, _request_timeout=TIMEOUT)
+        except Exception as exc:
+            problems.append(_report_problem(exc, f"write report {name} in namespace {ns}"))
+    selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+    targets: list[str | None] = list(scope) if scope else [None]
+    for ns in targets:
+        try:
+            found: Any
+            if ns is None:
+                found = api.list_cluster_custom_object(group, version, "reports", label_selector=selector,
+                                                       _request_timeout=TIMEOUT)  # fmt: skip
+            else:
+                found = api.list_namespaced_custom_object(group, version, ns, "reports", label_selector=selector,
+                                                          _request_timeout=TIMEOUT)  # fmt: skip
+            for item in found.get("items") or []:
+                meta = item.get("metadata") or {}
+                if (meta.get("namespace"), meta.get("name")) not in wanted:
+                    api.delete_namespaced_custom_object(group, version, meta["namespace"], "reports", meta["name"],
+                                                        _request_timeout=TIMEOUT)  # fmt: skip
+        except Exception as exc:
+            problems.append(
+                _report_problem(
+                    exc, f"remove stale reports {'in all namespaces' if ns is None else f'in namespace {ns}'}"
+                )
+            )
+
+
+def _crd_missing(exc: Exception) -> bool:
+    body = str(getattr(exc, "body", "") or "")
+    return "the server could not find the requested resource" in body and '"name"' not in body
+
+
+def _report_problem(exc: Exception, what: str) -> str:
+    status = getattr(exc, "status", None)
+    if status == 404 and _crd_missing(exc):
+        return (f"cannot {what}: the OpenReports CRDs are not installed (reports.openreports.io); install them "
+                "from OpenReports or Kyverno, or with the chart's reports.installCRDs=true")  # fmt: skip
+    if status == 403:
+        return (f"cannot {what}: forbidden. Grant the scanning identity get, list, create, update and delete on "
+                "reports.openreports.io (the chart's reports ClusterRole has them)")  # fmt: skip
+    if status is not None:
+        return f"cannot {what}: the API server answered {status} {getattr(exc, 'reason', '') or ''}".rstrip()
+    return f"cannot {what}: {type(exc).__name__}: {_first_line(exc)}"
 
 
 def _client(kubeconfig: str | None, context: str | None) -> CoreV1Api:
