@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from webhook.cli.common import context_options, judge_into, make_context
+from webhook.cli.common import (
+    context_options,
+    judge_into,
+    judge_providers,
+    make_context,
+    provider_option,
+    with_providers,
+)
 
 if TYPE_CHECKING:
     from webhook.core.repair import Repair
@@ -49,7 +56,8 @@ def _files(paths: tuple[str, ...]) -> tuple[list[Path], list[str]]:
     help="A ConfigMap carrying audit configuration without the auditwarden.io/kind label is a violation "
     "(the service's requireKindLabel), not a warning.",
 )
-@click.argument("paths", nargs=-1, required=True)
+@provider_option
+@click.argument("paths", nargs=-1)
 def check(
     profile: str,
     categories: str | None,
@@ -57,9 +65,12 @@ def check(
     policy_file_map: tuple[str, ...],
     fmt: str,
     require_kind_label: bool,
+    providers: tuple[str, ...],
     paths: tuple[str, ...],
 ) -> None:
-    """Judge audit policies and kube-apiserver configurations in PATHS."""
+    """Judge audit policies and kube-apiserver configurations in PATHS (and, with --provider, a provider's own)."""
+    if not paths and not providers:
+        raise click.UsageError("give PATHS to check, or --provider")
     from webhook.core import yamlsafe
     from webhook.core.analysis import DocumentResult
     from webhook.core.documents import late_policy, looks_like_policy
@@ -72,6 +83,7 @@ def check(
     report = Report([], profile, format_version(ctx.kubernetes_version), unreadable=unreadable)
     if fmt == "sarif":
         report.repair_of = _repairer(ctx)
+    judged_providers = judge_providers(report, providers, ctx)
     for path in files:
         try:
             data = path.read_bytes()[: MAX_FILE_BYTES + 1]
@@ -101,7 +113,7 @@ def check(
         for i, doc in present:
             judge_into(report, doc, str(path) if len(present) == 1 else f"{path}:{i}", ctx)
     color = fmt == "text" and sys.stdout.isatty()
-    click.echo(render(report, fmt, color))
+    click.echo(with_providers(render(report, fmt, color), fmt, judged_providers))
     sys.exit(report.exit_code)
 
 

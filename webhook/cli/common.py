@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from webhook.core.findings import Finding
     from webhook.core.verdict import Context
+    from webhook.providers import Provider
     from webhook.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,3 +113,48 @@ def _beside(findings: Sequence[Finding], of_results: Sequence[Finding]) -> tuple
         else:
             out.append(f)
     return tuple(out)
+
+
+def provider_option(f: F) -> F:
+    from webhook.providers import PROVIDERS
+
+    return click.option(
+        "--provider",
+        "providers",
+        multiple=True,
+        type=click.Choice(PROVIDERS),
+        help="Also judge this managed provider's own audit policy, which its users cannot edit (README, "
+        '"Managed clusters"). Repeatable.',
+    )(f)
+
+
+def judge_providers(report: Report, keys: Sequence[str], ctx: Context) -> list[Provider]:
+    """Judge each provider's policy (and its export variants) into ``report``; the providers, for the output."""
+    from webhook.core import yamlsafe
+    from webhook.providers import load_provider
+
+    loaded = []
+    for key in dict.fromkeys(keys):
+        p = load_provider(key)
+        loaded.append(p)
+        judge_into(report, yamlsafe.load_file(p.policy_text)[0], f"provider {key}", ctx)
+        for name, text in p.variants:
+            judge_into(report, yamlsafe.load_file(text)[0], f"provider {key} ({name})", ctx)
+    return loaded
+
+
+def with_providers(rendered: str, fmt: str, providers: Sequence[Provider]) -> str:
+    """The rendered report with what each provider's users can and cannot change (text lines, or a JSON key)."""
+    if not providers:
+        return rendered
+    if fmt == "json":
+        import json
+
+        doc = json.loads(rendered)
+        doc["providers"] = [{"provider": p.key, "name": p.name, "source": p.source, "note": p.note,
+                             "cannotChange": list(p.cannot_change), "canChange": list(p.can_change)}
+                            for p in providers]  # fmt: skip
+        return json.dumps(doc)
+    from webhook.providers import describe
+
+    return rendered.rstrip("\n") + "\n\n" + "\n".join(line for p in providers for line in describe(p))

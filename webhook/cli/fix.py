@@ -45,9 +45,15 @@ def _repair_json(source: str, rep: Repair | None, invalid: str | None) -> dict[s
         "categories": list(rep.categories),
         "insertions": [
             {
-                "before": i.before, "index": i.index, "rule": rule_mapping(i.rule), "probes": list(i.probes),
-                "categories": list(i.categories), "whyHere": i.why_here, "whyLevel": i.why_level,
-                "failedLogin": i.failed_login, "explanation": i.explain(),
+                "before": i.before,
+                "index": i.index,
+                "rule": rule_mapping(i.rule),
+                "probes": list(i.probes),
+                "categories": list(i.categories),
+                "whyHere": i.why_here,
+                "whyLevel": i.why_level,
+                "failedLogin": i.failed_login,
+                "explanation": i.explain(),
             }
             for i in rep.insertions
         ],

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from webhook.cli.common import context_options, judge_into, make_context
+from webhook.cli.common import (
+    context_options,
+    judge_into,
+    judge_providers,
+    make_context,
+    provider_option,
+    with_providers,
+)
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Api
@@ -64,6 +71,7 @@ class ReadError(Exception):
     help="Also write the OpenReports Reports into the cluster: created, updated in place, and removed when no "
     "longer true (needs the OpenReports CRDs and write access to reports.openreports.io).",
 )
+@provider_option
 def scan(
     profile: str,
     categories: str | None,
@@ -75,6 +83,7 @@ def scan(
     all_namespaces: bool,
     fmt: str,
     write_reports: bool,
+    providers: tuple[str, ...],
 ) -> None:
     """Judge the audit configuration a cluster holds now (kubeadm-config, apiserver mirror Pods, ConfigMaps)."""
     from webhook.core.versions import format_version
@@ -89,6 +98,7 @@ def scan(
     except ReadError as exc:
         report.unreadable.append(str(exc))
         api = None
+    judged_providers = judge_providers(report, providers, ctx)
     judged: list[tuple[dict[str, Any], list[Any]]] = []
     scope = list(dict.fromkeys(namespaces)) or None  # None: every namespace
     if api is not None:
@@ -110,7 +120,7 @@ def scan(
         for line in report.unreadable:
             click.echo(f"auditwarden scan: {line}", err=True)
     else:
-        click.echo(render(report, fmt, fmt == "text" and sys.stdout.isatty()))
+        click.echo(with_providers(render(report, fmt, fmt == "text" and sys.stdout.isatty()), fmt, judged_providers))
     sys.exit(report.exit_code)
 
 

@@ -76,20 +76,48 @@ def _limit(name: str, kind: click.ParamType[Any], default: float, help: str) -> 
     is_flag=True,
     help="Only validate the configuration (and read categoriesFile), print its summary as JSON, exit 0 if usable.",
 )
-@_limit("--max-connections", click.IntRange(16, 100_000), 1000,
-        "Open connections per worker; more are refused at once (TCP reset) and counted.")
-@_limit("--max-connections-per-peer", click.IntRange(1, 100_000), 500,
-        "Open connections per worker from one client address; more are refused the same way.")
-@_limit("--new-connections-per-peer-per-second", click.FloatRange(0, 100_000), 100.0,
-        "New connections one client address may open a second, after a burst (0: no limit); more are refused.")
-@_limit("--new-connections-per-peer-burst", click.IntRange(1, 100_000), 1000,
-        "The burst of new connections one client address may open at once (kube-apiserver: one per request).")
-@_limit("--handshake-timeout", _SECONDS, 3.0,
-        "A new connection must complete its TLS handshake within this, or it is closed.")
-@_limit("--header-timeout", _SECONDS, 5.0,
-        "A request's line and headers must arrive within this (also the keep-alive idle time).")
-@_limit("--body-timeout", _SECONDS, 10.0,
-        "A request's body must arrive within this, or the answer is 408 and the connection is closed.")
+@_limit(
+    "--max-connections",
+    click.IntRange(16, 100_000),
+    1000,
+    "Open connections per worker; more are refused at once (TCP reset) and counted.",
+)
+@_limit(
+    "--max-connections-per-peer",
+    click.IntRange(1, 100_000),
+    500,
+    "Open connections per worker from one client address; more are refused the same way.",
+)
+@_limit(
+    "--new-connections-per-peer-per-second",
+    click.FloatRange(0, 100_000),
+    100.0,
+    "New connections one client address may open a second, after a burst (0: no limit); more are refused.",
+)
+@_limit(
+    "--new-connections-per-peer-burst",
+    click.IntRange(1, 100_000),
+    1000,
+    "The burst of new connections one client address may open at once (kube-apiserver: one per request).",
+)
+@_limit(
+    "--handshake-timeout",
+    _SECONDS,
+    3.0,
+    "A new connection must complete its TLS handshake within this, or it is closed.",
+)
+@_limit(
+    "--header-timeout",
+    _SECONDS,
+    5.0,
+    "A request's line and headers must arrive within this (also the keep-alive idle time).",
+)
+@_limit(
+    "--body-timeout",
+    _SECONDS,
+    10.0,
+    "A request's body must arrive within this, or the answer is 408 and the connection is closed.",
+)
 @click.option("--threads", type=int, default=None, hidden=True, help="Ignored (the gthread worker's setting).")
 def serve(
     bind: str,
