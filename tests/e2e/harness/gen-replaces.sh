@@ -8,9 +8,18 @@
 # (Staging modules that are only replaced but not required, e.g. sample-controller, are
 # never needed and are not published on the module proxy, so they are left out.)
 #
-# usage: gen-replaces.sh v1.37.2      (run from anywhere; rewrites go.mod + go.sum)
+# usage: gen-replaces.sh v1.37.2                        (run from anywhere; rewrites go.mod + go.sum)
+#        gen-replaces.sh v1.36.3 versions/v1.36.mod     the same for an older release, into an
+#                                                       alternate go.mod (+ its .sum beside it) of
+#                                                       this module, used as `go build -modfile=...`:
+#                                                       the flag oracle of each kube-apiserver minor
+#                                                       (tests/e2e/build.sh flag-oracles) is the same
+#                                                       cmd/flag-oracle built against that release.
 set -euo pipefail
-K8S_VERSION=${1:?usage: gen-replaces.sh v1.MINOR.PATCH}
+K8S_VERSION=${1:?usage: gen-replaces.sh v1.MINOR.PATCH [ALTERNATE.mod]}
+MODFILE=${2:-go.mod}
+mkdir -p "$(dirname "$0")/$(dirname "$MODFILE")"
+[[ $MODFILE == *.mod ]] || { echo "the alternate go.mod must end in .mod: $MODFILE" >&2; exit 2; }
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 ETCD_VERSION=${ETCD_VERSION:-}
 cd "$(dirname "$0")"
@@ -47,7 +56,7 @@ gover=$(awk '$1=="go"{print $2; exit}' "$modfile")
   echo "replace ("
   for m in "${pins[@]}"; do printf '\t%s => %s %s\n' "$m" "$m" "$STAGING_VERSION"; done
   echo ")"
-} > go.mod
-rm -f go.sum
-go mod tidy
-echo "go.mod regenerated for k8s.io/kubernetes ${K8S_VERSION} (${#pins[@]} staging pins at ${STAGING_VERSION}, etcd ${etcd})"
+} > "$MODFILE"
+rm -f "${MODFILE%.mod}.sum"
+if [[ $MODFILE == go.mod ]]; then go mod tidy; else go mod tidy -modfile="$MODFILE"; fi
+echo "$MODFILE regenerated for k8s.io/kubernetes ${K8S_VERSION} (${#pins[@]} staging pins at ${STAGING_VERSION}, etcd ${etcd})"
