@@ -69,6 +69,13 @@ VALUES = {"int": INTS, "int32": INTS, "int64": INTS, "float32": FLOATS, "float64
           "quantity": QUANTITIES, "pattern=N,...": VMODULES}  # fmt: skip
 
 
+# Random texts over the alphabet of a type's syntax, beside the listed values.
+ALPHABETS = {"quantity": "0123456789.+-eEinumkKMGTP", "portRange": "0123456789-+ x", "pattern=N,...": "ab*=,-019",
+             "namedCertKey": "ab,: ", "mapStringString": "ab=, ", "mapStringBool": "ab=,tf1 ",
+             "colonSeparatedMultimapStringString": "ab:=, ", "int32Slice": "0123x,-", "Level": "0123x-+",
+             "stringToString": 'ab=,"'}  # fmt: skip
+
+
 def version_values(binary: str) -> list[str]:
     """``--version`` values around the oracle's own version stamp (``binary``, e.g. v1.37.2)."""
     major, minor, patch = goflags.parse_semantic(binary)
@@ -119,6 +126,8 @@ def argument(draw: st.DrawFn, version: KubeVersion) -> list[str]:
     else:
         values = STRING_VALUES.get(name) or VALUES.get(kind) or ["value", "", "a=b"]
     value = draw(st.sampled_from(values))
+    if kind in ALPHABETS and draw(st.booleans()):
+        value = draw(st.text(ALPHABETS[kind], max_size=8))
     written = name.replace("-", "_") if draw(st.integers(0, 8)) == 0 else name
     form = draw(st.integers(0, 3))
     if kind == "bool" and form == 0:
@@ -184,8 +193,8 @@ def ask(proc: subprocess.Popen[str], argvs: list[list[str]]) -> list[dict[str, A
 COUNTERS: dict[KubeVersion, dict[str, int]] = {}
 
 
-def compare(proc: subprocess.Popen[str], version: KubeVersion, batch: list[list[str]]) -> None:
-    counter = COUNTERS.setdefault(version, {"argvs": 0, "ok": 0})
+def compare(proc: subprocess.Popen[str], version: KubeVersion, batch: list[list[str]], *, count: bool = True) -> None:
+    counter = COUNTERS.setdefault(version, {"argvs": 0, "ok": 0}) if count else {"argvs": 0, "ok": 0}
     table = goflags.flag_table(version)
     for argv, upstream in zip(batch, ask(proc, batch), strict=True):
         counter["argvs"] += 1
@@ -215,6 +224,23 @@ def test_an_older_target_is_judged_with_that_releases_flag_set(
 ) -> None:
     version, proc = older_oracle
     compare(proc, version, data.draw(st.lists(argvs(version), min_size=BATCH, max_size=BATCH)))
+
+
+@pytest.mark.parametrize("version", goflags.known_versions(), ids=_minor)
+def test_every_listed_value_of_every_flag_alone(version: KubeVersion) -> None:
+    """Each value above, for each flag generated, in one argv of its own: every case the random
+    draws might miss."""
+    table = goflags.flag_table(version)
+    batch = []
+    for name in dict.fromkeys(flag_names(version)):
+        kind = table[name]["type"] if name in table else "string"
+        if kind == "version":
+            values = version_values(goflags.provenance(version)["version"])
+        else:
+            values = STRING_VALUES.get(name) or VALUES.get(kind) or ["value", "", "a=b"]
+        batch += [[f"--{name}={value}"] for value in values]
+    with running_oracle(version) as proc:
+        compare(proc, version, batch, count=False)
 
 
 def test_enough_argvs_ran() -> None:

@@ -20,7 +20,7 @@ BASE = ["--audit-policy-file=/etc/kubernetes/audit-policy.yaml", "--audit-log-pa
 def violations(*extra: str, version: tuple[int, int] = NEWEST) -> list[str]:
     container = {"name": "kube-apiserver", "command": ["kube-apiserver", *BASE, *extra]}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": [container]}}
-    cfg = from_pod(pod)
+    cfg = from_pod(pod, version)
     assert cfg is not None
     return [f.message for f in analyse_flags(cfg, strict_retention=False, version=version).violations]
 

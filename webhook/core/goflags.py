@@ -581,11 +581,11 @@ def check_value(kind: str, text: str, flag: str = "", binary: str = "") -> None:
         parse_ip(text)
     elif kind == "Level":  # logs/api/v1/pflags.go verbosityLevelPflag: strconv.ParseUint(value, 10, 31)
         _parse_uint("ParseUint", text, 10, 31)
-    elif kind in ("stringSlice", "int32Slice") and text:
-        items = read_csv_record(text)
-        if kind == "int32Slice":
-            for item in items:
-                parse_int(item, 32)
+    elif kind == "stringSlice" and text:  # pflag string_slice.go: one CSV record
+        read_csv_record(text)
+    elif kind == "int32Slice":  # pflag int32_slice.go: strings.Split at ",", ParseInt(d, 0, 32) each
+        for item in text.split(","):
+            parse_int(item, 32)
     elif kind == "stringToString":
         if "=" not in text:
             raise ValueError(f"{text} must be formatted as key=value")
