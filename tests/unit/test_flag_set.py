@@ -99,3 +99,27 @@ def test_slice_values_are_one_csv_record() -> None:
     assert goflags.read_csv_record('a,"b,c"') == ["a", "b,c"]
     with pytest.raises(ValueError, match='bare " in non-quoted-field'):
         goflags.check_value("stringSlice", 'a"b')
+
+
+# --tls-curve-preferences and --min-compatibility-version were added after 1.34 (compare the flag
+# tables of v1.34.4 and v1.37.2, dumped from each release's own FlagSet).
+@pytest.mark.parametrize("flag", ["--tls-curve-preferences=23", "--min-compatibility-version=1.36"])
+def test_a_flag_newer_than_the_target_release_stops_that_release(flag: str) -> None:
+    assert goflags.table_version((1, 34)) == (1, 34)
+    name = flag[2:].partition("=")[0]
+    assert name in goflags.flag_table((1, 37)) and name not in goflags.flag_table((1, 34))
+    assert not any("unknown flag" in m for m in violations(flag, version=(1, 37)))
+    assert any(f"unknown flag: --{name}" in m for m in violations(flag, version=(1, 34)))
+
+
+def test_a_target_older_than_every_table_gets_only_a_warning_naming_the_table_used() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+           "spec": {"containers": [{"name": "kube-apiserver", "command": ["kube-apiserver", *BASE,
+                                                                          "--tls-curve-preferences=23"]}]}}  # fmt: skip
+    cfg = from_pod(pod, (1, 30))
+    assert cfg is not None and cfg.table == goflags.known_versions()[0]
+    result = analyse_flags(cfg, strict_retention=False, version=(1, 30))
+    assert not any("unknown flag" in f.message for f in result.violations)
+    oldest = f"{cfg.table[0]}.{cfg.table[1]}"
+    assert any(f"unknown flag: --tls-curve-preferences in kube-apiserver {oldest}" in f.message
+               and "kube-apiserver 1.30 has it" in f.message for f in result.warnings)  # fmt: skip
