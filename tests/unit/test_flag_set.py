@@ -101,15 +101,18 @@ def test_slice_values_are_one_csv_record() -> None:
         goflags.check_value("stringSlice", 'a"b')
 
 
-# --tls-curve-preferences and --min-compatibility-version were added after 1.34 (compare the flag
-# tables of v1.34.4 and v1.37.2, dumped from each release's own FlagSet).
-@pytest.mark.parametrize("flag", ["--tls-curve-preferences=23", "--min-compatibility-version=1.36"])
-def test_a_flag_newer_than_the_target_release_stops_that_release(flag: str) -> None:
-    assert goflags.table_version((1, 34)) == (1, 34)
+# Flags added after 1.34, found by comparing the flag tables (each dumped from its release's own
+# FlagSet): --min-compatibility-version in 1.35, --tls-curve-preferences in 1.36.
+@pytest.mark.parametrize(("flag", "added"), [("--min-compatibility-version=1.34", (1, 35)),
+                                             ("--tls-curve-preferences=23", (1, 36))])  # fmt: skip
+def test_a_flag_is_refused_by_the_releases_before_it_and_taken_by_the_others(
+    flag: str, added: tuple[int, int]
+) -> None:
     name = flag[2:].partition("=")[0]
-    assert name in goflags.flag_table((1, 37)) and name not in goflags.flag_table((1, 34))
-    assert not any("unknown flag" in m for m in violations(flag, version=(1, 37)))
-    assert any(f"unknown flag: --{name}" in m for m in violations(flag, version=(1, 34)))
+    for version in goflags.known_versions():
+        assert (name in goflags.flag_table(version)) == (version >= added)
+        refused = any(f"unknown flag: --{name}" in m for m in violations(flag, version=version))
+        assert refused == (version < added), version
 
 
 def test_a_target_older_than_every_table_gets_only_a_warning_naming_the_table_used() -> None:

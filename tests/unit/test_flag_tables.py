@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from webhook.core import goflags
-from webhook.core.versions import NEWEST
+from webhook.core.versions import NEWEST, RETENTION_DEFAULTS
 
 HARNESS = Path(__file__).resolve().parents[1] / "e2e" / "harness"
 
@@ -65,3 +65,13 @@ def test_a_target_without_a_table_uses_the_nearest_older_one_else_the_oldest() -
     assert goflags.table_version((1, NEWEST[1] + 1)) == NEWEST
     for version in known:
         assert goflags.table_version(version) == version
+
+
+def test_the_tables_show_the_retention_defaults_change_where_auditwarden_places_it() -> None:
+    """versions.RETENTION_DEFAULTS (from the history of options/audit.go) agrees with the flag sets."""
+    for version in goflags.known_versions():
+        table = goflags.flag_table(version)
+        new = version >= RETENTION_DEFAULTS
+        assert table["audit-log-maxage"]["default"] == ("366" if new else "0")
+        assert table["audit-log-maxbackup"]["default"] == ("100" if new else "0")
+        assert table["audit-log-maxsize"]["default"] == ("100" if new else "0")
