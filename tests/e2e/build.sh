@@ -187,7 +187,9 @@ done
 # `flag-oracle` stands for every release's oracle
 expanded=()
 for w in "${wanted[@]}"; do
-  if [[ $w == flag-oracle ]]; then expanded+=(flag-oracle "${older_oracles[@]}"); else expanded+=("$w"); fi
+  if [[ $w == flag-oracle ]]; then expanded+=(flag-oracle "${older_oracles[@]}")
+  elif [[ $w == "flag-oracle-$(minor_of "$K8S_VERSION")" ]]; then expanded+=(flag-oracle)
+  else expanded+=("$w"); fi
 done
 wanted=("${expanded[@]}")
 
