@@ -449,8 +449,8 @@ def _value_errors(
             out.append(
                 Finding(
                     "audit-flag-invalid",
-                    f'kube-apiserver would refuse to start: invalid argument "{value}" for "--{name}" '
-                    f"flag: {exc}",
+                    f"kube-apiserver would refuse to start: invalid argument {goflags.go_quote(value)} "
+                    f'for "--{name}" flag: {exc}',
                 )
             )
     enabled = [("log", log_enabled), ("webhook", webhook_enabled)]

@@ -221,9 +221,21 @@ _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s"
 _DURATION_PART = re.compile(r"([0-9]*)(\.[0-9]*)?([^0-9.]*)")
 
 
+def _time_quote(text: str) -> str:
+    """The time package's own ``quote`` (time/format.go): ``\\xNN`` for each UTF-8 byte of a
+    control or non-ASCII character, ``\\`` before ``"`` and ``\\``."""
+    out = []
+    for c in text:
+        if c < " " or c >= "\x80":
+            out.append("".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogatepass")))
+        else:
+            out.append("\\" + c if c in '"\\' else c)
+    return '"' + "".join(out) + '"'
+
+
 def parse_duration(text: str) -> int:
     """``time.ParseDuration``: nanoseconds; errors as Go's (``time: invalid duration "x"``)."""
-    err = ValueError(f'time: invalid duration "{text}"')
+    err = ValueError(f"time: invalid duration {_time_quote(text)}")
     s, neg = text, False
     if s[:1] in ("-", "+"):
         neg, s = s[0] == "-", s[1:]
@@ -239,9 +251,9 @@ def parse_duration(text: str) -> int:
         if not whole and len(frac) <= 1:
             raise err
         if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
+            raise ValueError(f"time: missing unit in duration {_time_quote(text)}")
         if unit not in _UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+            raise ValueError(f"time: unknown unit {_time_quote(unit)} in duration {_time_quote(text)}")
         scale = _UNITS[unit]
         v = int(whole or "0")
         if v > (1 << 63) // scale:
@@ -286,8 +298,8 @@ def read_csv_record(text: str) -> list[str]:
                     continue
                 i = k + 1
                 break
-            if i < n and text[i] != ",":
-                raise ValueError(f'parse error on line 1, column {i + 1}: extraneous or missing " in quoted-field')
+            if i < n and text[i] != ",":  # Go reports the column of the closing quote
+                raise ValueError(f'parse error on line 1, column {i}: extraneous or missing " in quoted-field')
             fields.append("".join(buf))
         else:
             k = text.find(",", i)
@@ -413,15 +425,15 @@ def check_vmodule(text: str) -> None:
             continue
         parts = pat.split("=")
         if len(parts) != 2 or not parts[0] or not parts[1]:
-            raise ValueError(f"{_go_quote(pat)} does not have the pattern=N format")
+            raise ValueError(f"{go_quote(pat)} does not have the pattern=N format")
         try:
             _parse_uint("ParseUint", parts[1], 10, 31)
         except ValueError as exc:
-            raise ValueError(f"parsing verbosity in {_go_quote(pat)}: {exc}") from None
+            raise ValueError(f"parsing verbosity in {go_quote(pat)}: {exc}") from None
 
 
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` of a string (``strconv.Quote``) for the printable ASCII common in flags."""
+def go_quote(text: str) -> str:
+    """Go's ``%q`` of a string (``strconv.Quote``), as pflag quotes a value in its errors."""
     out = []
     for c in text:
         if c in ('"', "\\"):
@@ -500,32 +512,32 @@ def parse_semantic(text: str) -> tuple[int, int, int]:
     """apimachinery ``util/version/version.go`` ``ParseSemantic``: major, minor, patch."""
     m = _VERSION_MATCH.fullmatch(text)
     if m is None or "\n" in m.group(2):  # Go's "." does not match a newline
-        raise ValueError(f"could not parse {_go_quote(text)} as version")
+        raise ValueError(f"could not parse {go_quote(text)} as version")
     numbers, extra = m.group(1), m.group(2)
     components = numbers.split(".")
     if len(components) != 3:
-        raise ValueError(f"illegal version string {_go_quote(text)}")
+        raise ValueError(f"illegal version string {go_quote(text)}")
     out = []
     for comp in components:
         if comp.startswith("0") and comp != "0":
-            raise ValueError(f"illegal zero-prefixed version component {_go_quote(comp)} in {_go_quote(text)}")
+            raise ValueError(f"illegal zero-prefixed version component {go_quote(comp)} in {go_quote(text)}")
         try:
             out.append(_parse_uint("ParseUint", comp, 10, 64))
         except ValueError as exc:
             raise ValueError(
-                f"illegal non-numeric version component {_go_quote(comp)} in {_go_quote(text)}: {exc}"
+                f"illegal non-numeric version component {go_quote(comp)} in {go_quote(text)}: {exc}"
             ) from None
     if extra:
         e = _EXTRA_MATCH.fullmatch(extra)
         if e is None:
-            raise ValueError(f"could not parse pre-release/metadata ({extra}) in version {_go_quote(text)}")
+            raise ValueError(f"could not parse pre-release/metadata ({extra}) in version {go_quote(text)}")
         for comp in (e.group(1) or "").split("."):
             if comp.isascii() and comp.isdigit() and comp.startswith("0") and comp != "0":
                 try:
                     _parse_uint("ParseUint", comp, 10, 64)
                 except ValueError:
                     continue
-                raise ValueError(f"illegal zero-prefixed version component {_go_quote(comp)} in {_go_quote(text)}")
+                raise ValueError(f"illegal zero-prefixed version component {go_quote(comp)} in {go_quote(text)}")
     return out[0], out[1], out[2]
 
 
@@ -543,7 +555,7 @@ def check_version_flag(text: str, binary: str) -> None:
         default = parse_semantic(binary)
         if runtime != default:
             raise ValueError(
-                f"version {_go_quote(text)} must match major/minor/patch of default version {_go_quote(binary)}"
+                f"version {go_quote(text)} must match major/minor/patch of default version {go_quote(binary)}"
             )
         return
     parse_bool(text)

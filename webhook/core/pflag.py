@@ -146,7 +146,7 @@ def parse(args: Sequence[str], version: KubeVersion = NEWEST) -> ParsedFlags:
                 goflags.check_value(info["type"], value, name, binary)
             except ValueError as exc:
                 shown = f"-{info['shorthand']}, --{name}" if info["shorthand"] else f"--{name}"
-                message = f'invalid argument "{value}" for "{shown}" flag: {exc}'
+                message = f'invalid argument {goflags.go_quote(value)} for "{shown}" flag: {exc}'
                 if name.startswith("audit-"):
                     pending[name] = message
                 else:
@@ -170,7 +170,7 @@ def parse(args: Sequence[str], version: KubeVersion = NEWEST) -> ParsedFlags:
                 try:
                     goflags.check_value("Level", value)
                 except ValueError as exc:
-                    out.errors.append(f'invalid argument "{value}" for "-v, --v" flag: {exc}')
+                    out.errors.append(f'invalid argument {goflags.go_quote(value)} for "-v, --v" flag: {exc}')
                 continue
             if arg == "-h" or (arg.startswith("-h") and not arg.startswith("-h=")):
                 out.errors.append("-h: kube-apiserver prints its help and exits instead of serving")
