@@ -44,7 +44,8 @@ FLOATS = ["10", "1e39", "0x10", "0x0p0", "1.5", "-1", "0", "inf", "NaN", "1_0.5"
 DURATIONS = ["10s", "9999999999h", "1h30m", "5", "", "-1s", "1.5m", "0", "2562047h", "1e3s", "5x", ".5s"]
 BOOLS = ["true", "false", "yes", "1", "T", "False", "maybe", "0", ""]
 SLICES = ["a,b", '"a,b",c', 'a"b', "", "x", '"a', "https://127.0.0.1:2379"]
-IPS = ["127.0.0.1", "::1", "0.0.0.0", "1.2.3", "010.0.0.1", "fe80::1%eth0", "x"]
+IPS = ["127.0.0.1", "::1", "0.0.0.0", "1.2.3", "010.0.0.1", "fe80::1%eth0", "x", "", " 127.0.0.1 ", "::ffff:1.2.3.4",
+       "1::1.2.3.4", "1.2.3.4.5"]  # fmt: skip
 UINTS = ["10250", "0", "-1", "0x10", "18446744073709551615", "18446744073709551616", "1_0", "x"]
 INT32_SLICES = ["23,24", "", "x", "2147483648", "0x17", '"23",24']
 LEVELS = ["2", "0", "2147483647", "2147483648", "-1", "0x2", "x", ""]
@@ -142,13 +143,20 @@ def argvs(version: KubeVersion) -> st.SearchStrategy[list[str]]:
 
 
 def ours(argv: list[str], version: KubeVersion = NEWEST) -> tuple[bool, dict[str, str]]:
+    ok, values, _ = judged(argv, version)
+    return ok, values
+
+
+def judged(argv: list[str], version: KubeVersion = NEWEST) -> tuple[bool, dict[str, str], list[str]]:
+    """auditwarden's verdict, the values it read, and every refusal it words."""
     parsed = pflag.parse(argv, version)
     f = parsed.values
     audit_errors = apiserver._value_errors(
         f, log_enabled=bool(f.get("audit-log-path")), webhook_enabled=bool(f.get("audit-webhook-config-file")),
         version=version,
     )  # fmt: skip
-    return not (parsed.errors or parsed.unknown or audit_errors), f
+    messages = [*parsed.errors, *parsed.unknown, *(e.message for e in audit_errors)]
+    return not messages, f, messages
 
 
 def _minor(version: KubeVersion) -> str:
@@ -198,8 +206,11 @@ def compare(proc: subprocess.Popen[str], version: KubeVersion, batch: list[list[
     table = goflags.flag_table(version)
     for argv, upstream in zip(batch, ask(proc, batch), strict=True):
         counter["argvs"] += 1
-        ok, values = ours(argv, version)
+        ok, values, messages = judged(argv, version)
         assert ok == upstream["ok"], f"{_minor(version)}: verdict differs for {argv}: upstream {upstream['error']!r}"
+        if upstream["error"].startswith(("invalid argument ", "unknown flag: ")):
+            # pflag stops at the first error; auditwarden reports each, quoting pflag's words
+            assert any(upstream["error"] in m for m in messages), f"{_minor(version)}: {argv}: {upstream['error']!r}"
         if ok:
             counter["ok"] += 1
             for name, shown in (upstream["values"] or {}).items():

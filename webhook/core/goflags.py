@@ -79,11 +79,11 @@ def flag_table(version: KubeVersion = NEWEST) -> dict[str, dict[str, Any]]:
 
 
 def _syntax(fn: str, text: str) -> ValueError:
-    return ValueError(f'strconv.{fn}: parsing "{text}": invalid syntax')
+    return ValueError(f"strconv.{fn}: parsing {go_quote(text)}: invalid syntax")
 
 
 def _range(fn: str, text: str) -> ValueError:
-    return ValueError(f'strconv.{fn}: parsing "{text}": value out of range')
+    return ValueError(f"strconv.{fn}: parsing {go_quote(text)}: value out of range")
 
 
 def parse_bool(text: str) -> bool:
@@ -162,7 +162,7 @@ def parse_int(text: str, bits: int = 64, base: int = 0) -> int:
     try:
         n = _parse_uint("ParseInt", body, base, 64)
     except ValueError as exc:
-        raise ValueError(str(exc).replace(f'"{body}"', f'"{text}"')) from None
+        raise ValueError(str(exc).replace(go_quote(body), go_quote(text))) from None
     n = -n if neg else n
     if not -(1 << (bits - 1)) <= n < 1 << (bits - 1):
         raise _range("ParseInt", text)
@@ -271,13 +271,17 @@ def parse_duration(text: str) -> int:
 
 
 def parse_ip(text: str) -> None:
-    """``net.ParseIP``: dotted IPv4 (no leading zeros) or IPv6, no zone."""
+    """pflag ``ip.go`` ``(*ipValue).Set``: empty is no address; else ``net.ParseIP`` of the
+    trimmed text — dotted IPv4 (no leading zeros) or IPv6, no zone."""
+    if text == "":
+        return
+    address = _go_trim_space(text)
     try:
-        ipaddress.ip_address(text)
+        ipaddress.ip_address(address)
     except ValueError:
-        raise ValueError(f"failed to parse IP: {text!r}") from None
-    if "%" in text:
-        raise ValueError(f"failed to parse IP: {text!r}")
+        raise ValueError(f"failed to parse IP: {go_quote(text)}") from None
+    if "%" in address:
+        raise ValueError(f"failed to parse IP: {go_quote(text)}")
 
 
 def read_csv_record(text: str) -> list[str]:
