@@ -87,3 +87,10 @@ def test_a_semantic_version_is_parsed_as_apimachinery_parses_it() -> None:
         goflags.parse_semantic("v1.037.2")
     with pytest.raises(ValueError, match="could not parse pre-release/metadata"):
         goflags.parse_semantic("v1.37.2-")
+
+
+def test_a_version_flag_is_not_judged_against_another_releases_table() -> None:
+    """A 1.30 target is judged with the oldest table; its binary's version is not that table's."""
+    assert goflags.table_version((1, 30)) != (1, 30)
+    assert not pflag.parse(["--version=v1.30.5"], (1, 30)).errors
+    assert pflag.parse(["--version=v1.30.5"], (1, 37)).errors

@@ -553,7 +553,7 @@ def check_version_flag(text: str, binary: str) -> None:
     if text == "raw":
         return
     if text.startswith("v"):
-        if text == binary:
+        if text == binary or not binary:  # no binary version known: not judged
             return
         runtime = parse_semantic(text)
         default = parse_semantic(binary)

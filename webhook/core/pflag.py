@@ -102,7 +102,9 @@ def parse(args: Sequence[str], version: KubeVersion = NEWEST) -> ParsedFlags:
     Unlike pflag, parsing goes on after an error, so that every problem is reported.
     """
     table = goflags.flag_table(version)
-    binary = goflags.provenance(version)["version"]
+    # --version=vX.Y.Z must match the binary's version: the table's release when it is the
+    # target's own (its patch release assumed), else unknown.
+    binary = goflags.provenance(version)["version"] if goflags.table_version(version) == version else ""
     out = ParsedFlags(table=goflags.table_version(version))
     pending: dict[str, str] = {}
     positional: list[str] = []
