@@ -26,6 +26,14 @@ CASES = [
     ["--audit-log-batch-throttle-qps=0x10"],
     ["--audit-log-batch-max-wait=9999999999h"],
     ["stray"],
+    # the Kubernetes value types (goflags.check_value)
+    ["--service-node-port-range=5-3"],
+    ["--log-text-info-buffer-size=Ei"],
+    ["--vmodule=a"],
+    ["--tls-sni-cert-key=c.crt,c.key:"],
+    ["--oidc-required-claim=a"],
+    ["--version=v1.36.0"],
+    ["-v=2147483648"],
 ]
 
 
@@ -73,3 +81,11 @@ def test_kube_apiserver_runs_the_audit_validation_the_oracle_runs(tmp_path: Path
     assert expected == "invalid audit batch log throttle QPS 0, must be a positive number"
     assert real.returncode != 0 and expected in real.stderr
     assert any("must be positive" in message for message in ours(audit))
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--version=raw"], ["--help"]], ids=" ".join)
+def test_help_and_version_print_and_exit_as_the_oracle_says(argv: list[str]) -> None:
+    real = subprocess.run([str(_binary("kube-apiserver")), *argv], capture_output=True, text=True, timeout=120)
+    assert real.returncode == 0 and real.stdout  # printed, and stopped without serving
+    assert "exits instead of serving" in oracle_error(argv)
+    assert any("exits instead of serving" in message for message in ours(argv))

@@ -20,7 +20,7 @@ BASE = ["--audit-policy-file=/etc/kubernetes/audit-policy.yaml", "--audit-log-pa
 def violations(*extra: str, version: tuple[int, int] = NEWEST) -> list[str]:
     container = {"name": "kube-apiserver", "command": ["kube-apiserver", *BASE, *extra]}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": [container]}}
-    cfg = from_pod(pod)
+    cfg = from_pod(pod, version)
     assert cfg is not None
     return [f.message for f in analyse_flags(cfg, strict_retention=False, version=version).violations]
 
@@ -99,3 +99,30 @@ def test_slice_values_are_one_csv_record() -> None:
     assert goflags.read_csv_record('a,"b,c"') == ["a", "b,c"]
     with pytest.raises(ValueError, match='bare " in non-quoted-field'):
         goflags.check_value("stringSlice", 'a"b')
+
+
+# Flags added after 1.34, found by comparing the flag tables (each dumped from its release's own
+# FlagSet): --min-compatibility-version in 1.35, --tls-curve-preferences in 1.36.
+@pytest.mark.parametrize(("flag", "added"), [("--min-compatibility-version=1.34", (1, 35)),
+                                             ("--tls-curve-preferences=23", (1, 36))])  # fmt: skip
+def test_a_flag_is_refused_by_the_releases_before_it_and_taken_by_the_others(
+    flag: str, added: tuple[int, int]
+) -> None:
+    name = flag[2:].partition("=")[0]
+    for version in goflags.known_versions():
+        assert (name in goflags.flag_table(version)) == (version >= added)
+        refused = any(f"unknown flag: --{name}" in m for m in violations(flag, version=version))
+        assert refused == (version < added), version
+
+
+def test_a_target_older_than_every_table_gets_only_a_warning_naming_the_table_used() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+           "spec": {"containers": [{"name": "kube-apiserver", "command": ["kube-apiserver", *BASE,
+                                                                          "--tls-curve-preferences=23"]}]}}  # fmt: skip
+    cfg = from_pod(pod, (1, 30))
+    assert cfg is not None and cfg.table == goflags.known_versions()[0]
+    result = analyse_flags(cfg, strict_retention=False, version=(1, 30))
+    assert not any("unknown flag" in f.message for f in result.violations)
+    oldest = f"{cfg.table[0]}.{cfg.table[1]}"
+    assert any(f"unknown flag: --tls-curve-preferences in kube-apiserver {oldest}" in f.message
+               and "kube-apiserver 1.30 has it" in f.message for f in result.warnings)  # fmt: skip

@@ -32,7 +32,7 @@ def context_options(f: F) -> F:
         click.option(
             "--kubernetes-version",
             metavar="X.Y",
-            help="Target kube-apiserver release whose behaviour to emulate (default: newest known, 1.37).",
+            help="Target kube-apiserver release whose behaviour and flag set to emulate (default: newest known, 1.37).",
         ),
         click.option(
             "--policy-file-map",

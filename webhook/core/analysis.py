@@ -135,16 +135,16 @@ def _invalid_policy(err: PolicyError, source: str, key: str) -> DocumentResult:
 
 def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentResult]:
     if doc.kind == "apiserver-pod":
-        found = apiserver.from_pod(doc.obj)
+        found = apiserver.from_pod(doc.obj, s.version)
         if found is None:  # pragma: no cover - discovery only yields pods with the container
             return []
         cfg = found
     elif doc.kind == "k3s-config":
-        cfg = apiserver.from_k3s_config(doc.obj)
+        cfg = apiserver.from_k3s_config(doc.obj, s.version)
     elif doc.kind == "kops-cluster":
         cfg = apiserver.from_kops_cluster(doc.obj)
     else:
-        cfg = apiserver.from_cluster_configuration(doc.obj)
+        cfg = apiserver.from_cluster_configuration(doc.obj, s.version)
     if doc.files:
         s = replace(s, policy_files={**doc.files, **s.policy_files})
     strict = s.profile.name != "baseline"

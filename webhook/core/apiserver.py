@@ -25,7 +25,7 @@ from typing import Any
 
 from webhook.core import goflags, pflag
 from webhook.core.findings import Code, Finding
-from webhook.core.versions import RETENTION_DEFAULTS, KubeVersion, format_version
+from webhook.core.versions import NEWEST, RETENTION_DEFAULTS, KubeVersion, format_version
 
 # CIS 1.2.17-1.2.19 (1.27+ numbering) and STIG CNTR-K8-003290..003310.
 RETENTION: tuple[tuple[str, int, str], ...] = (
@@ -63,7 +63,8 @@ class ApiserverConfig:
     errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
     notes: list[str] = field(default_factory=list)
     default_mounts: tuple[str, ...] = ()  # read-only dirs the source always mounts (kubeadm)
-    unknown: list[str] = field(default_factory=list)  # flags not in v1.37's flag set (pflag.parse)
+    unknown: list[str] = field(default_factory=list)  # flags not in the flag set of release `table` (pflag.parse)
+    table: KubeVersion = NEWEST  # the release whose flag set judged the flags (goflags.table_version)
     # Flags a shell wrapper may set in a way that cannot be determined statically ("*": any).
     uncertain: list[str] = field(default_factory=list)
 
@@ -166,14 +167,16 @@ def _str_list(value: Any) -> list[str]:
     return [v if isinstance(v, str) else str(v) for v in value]
 
 
-def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
+def from_pod(pod: Mapping[str, Any], version: KubeVersion = NEWEST) -> ApiserverConfig | None:
+    """The configuration of a Pod's kube-apiserver container, its flags read with the flag set
+    of release ``version`` (the target)."""
     shell_notes: list[str] = []
     uncertain: list[str] = []
     found = find_apiserver_container(pod, shell_notes, uncertain)
     if found is None:
         return None
     container, argv = found
-    parsed = pflag.parse(argv)
+    parsed = pflag.parse(argv, version)
     parsed.notes[:0] = shell_notes
     volumes: dict[str, str] = {}
     spec = pod.get("spec")
@@ -187,7 +190,7 @@ def from_pod(pod: Mapping[str, Any]) -> ApiserverConfig | None:
                 Mount(volumes[str(m.get("name"))], str(m.get("mountPath", "")), m.get("readOnly") is True)
             )
     return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes),
-                           unknown=list(parsed.unknown), uncertain=uncertain)  # fmt: skip
+                           unknown=list(parsed.unknown), table=parsed.table, uncertain=uncertain)  # fmt: skip
 
 
 # --------------------------------------------------------------- extraction: kubeadm
@@ -204,7 +207,7 @@ _KUBEADM_DEFAULT_MOUNTS = (
 )
 
 
-def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
+def from_cluster_configuration(cc: Mapping[str, Any], version: KubeVersion = NEWEST) -> ApiserverConfig:
     api = cc.get("apiServer")
     api = api if isinstance(api, Mapping) else {}
     raw = api.get("extraArgs")
@@ -226,7 +229,7 @@ def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
         errors.append("apiServer.extraArgs is neither a map (v1beta3) nor a list (v1beta4)")
     # ArgumentsToCommand: sorted by name, then value, rendered "--name=value"; the result
     # goes through pflag exactly as kube-apiserver would read it (last one wins).
-    parsed = pflag.parse([f"--{name}={value}" for name, value in sorted(pairs)])
+    parsed = pflag.parse([f"--{name}={value}" for name, value in sorted(pairs)], version)
     flags = dict(parsed.values)
     errors += parsed.errors
     for key, n in parsed.occurrences.items():
@@ -242,16 +245,16 @@ def from_cluster_configuration(cc: Mapping[str, Any]) -> ApiserverConfig:
                 Mount(str(v.get("hostPath", "")), str(v.get("mountPath", "")), v.get("readOnly") is True)
             )
     return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS,
-                           unknown=list(parsed.unknown))  # fmt: skip
+                           unknown=list(parsed.unknown), table=parsed.table)  # fmt: skip
 
 
-def from_k3s_config(cfg: Mapping[str, Any]) -> ApiserverConfig:
+def from_k3s_config(cfg: Mapping[str, Any], version: KubeVersion = NEWEST) -> ApiserverConfig:
     """k3s/RKE2 ``config.yaml``: ``kube-apiserver-arg`` entries are ``name=value`` flags."""
     raw = cfg.get("kube-apiserver-arg")
     entries = [raw] if isinstance(raw, str) else [_scalar(e) for e in raw] if isinstance(raw, list) else []
-    parsed = pflag.parse(["--" + e.lstrip("-") for e in entries])
+    parsed = pflag.parse(["--" + e.lstrip("-") for e in entries], version)
     return ApiserverConfig(dict(parsed.values), None, list(parsed.errors), list(parsed.notes),
-                           unknown=list(parsed.unknown))  # fmt: skip
+                           unknown=list(parsed.unknown), table=parsed.table)  # fmt: skip
 
 
 # kops ClusterSpec.kubeAPIServer field names (pkg/apis/kops/componentconfig.go) -> flags
@@ -327,11 +330,12 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
     for err in cfg.errors:
         v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
     for err in cfg.unknown:
-        if version >= goflags.FLAGS_VERSION:
+        if cfg.table == version:
             v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
-        else:  # the flag set is v1.37's: an older kube-apiserver may still have the flag
-            w.append(Finding("apiserver-flag-note", f"{err} in kube-apiserver {format_version(goflags.FLAGS_VERSION)}; "
-                             f"check that kube-apiserver {format_version(version)} has it"))  # fmt: skip
+        else:  # judged with another release's flag set (goflags.table_version): the target may have it
+            w.append(Finding("apiserver-flag-note", f"{err} in kube-apiserver {format_version(cfg.table)} (the nearest "
+                             f"release whose flag set auditwarden has); check that kube-apiserver "
+                             f"{format_version(version)} has it"))  # fmt: skip
     for note in cfg.notes:
         w.append(Finding("apiserver-flag-note", note))
 
@@ -354,7 +358,8 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
                 "anywhere. Fix: set --audit-log-path=/var/log/kubernetes/audit/audit.log.",
             )
         )
-    v += _value_errors(f, log_enabled=bool(log_path), webhook_enabled=bool(webhook))
+    v += _value_errors(f, log_enabled=bool(log_path), webhook_enabled=bool(webhook),
+                       version=goflags.table_version(version))
     if log_path and log_path != "-":
         _retention(f, v, w, strict_retention, version)
     elif log_path == "-":
@@ -427,22 +432,25 @@ def _summary(policy: str, log: str, webhook: str, violations: list[Finding]) -> 
     return text + "."
 
 
-def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: bool) -> list[Finding]:
-    """Values kube-apiserver rejects at start-up (options/audit.go Validate + flag parsing)."""
+def _value_errors(
+    f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: bool, version: KubeVersion = NEWEST
+) -> list[Finding]:
+    """Values kube-apiserver rejects at start-up (options/audit.go Validate + flag parsing), the
+    flags typed by the flag set of release ``version``."""
     out: list[Finding] = []
-    table = goflags.flag_table()
+    table = goflags.flag_table(version)
     for name, value in f.items():
         # Audit flags only: pflag.parse reports the other flags' bad values itself.
         if not name.startswith("audit-") or name not in table:
             continue
         try:
-            goflags.check_value(table[name]["type"], value)
+            goflags.check_value(table[name]["type"], value, name)
         except ValueError as exc:
             out.append(
                 Finding(
                     "audit-flag-invalid",
-                    f'kube-apiserver would refuse to start: invalid argument "{value}" for "--{name}" '
-                    f"flag: {exc}",
+                    f"kube-apiserver would refuse to start: invalid argument {goflags.go_quote(value)} "
+                    f'for "--{name}" flag: {exc}',
                 )
             )
     enabled = [("log", log_enabled), ("webhook", webhook_enabled)]
@@ -453,9 +461,9 @@ def _value_errors(f: Mapping[str, str], *, log_enabled: bool, webhook_enabled: b
         if mode is not None and mode not in _MODES:
             out.append(_invalid(f"audit-{backend}-mode", mode, f"must be one of {', '.join(_MODES)}"))
         out += _batch_and_truncate_errors(f, backend)
-        version = f.get(f"audit-{backend}-version")
-        if version is not None and version != "audit.k8s.io/v1":
-            out.append(_invalid(f"audit-{backend}-version", version, "only audit.k8s.io/v1 is supported"))
+        api_version = f.get(f"audit-{backend}-version")
+        if api_version is not None and api_version != "audit.k8s.io/v1":
+            out.append(_invalid(f"audit-{backend}-version", api_version, "only audit.k8s.io/v1 is supported"))
     if log_enabled:
         fmt = f.get("audit-log-format")
         if fmt is not None and fmt not in ("json", "legacy"):

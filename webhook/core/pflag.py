@@ -17,8 +17,9 @@ kube-apiserver uses cobra/pflag (``spf13/pflag`` ``flag.go``) with component-bas
   is 10), float32 with ``ParseFloat(s, 32)`` (range, hex floats with a ``p`` exponent),
   durations with ``time.ParseDuration`` (overflow included), booleans with ``ParseBool``,
   slices as one CSV record, IPs with ``net.ParseIP``;
-* the flag set itself is kube-apiserver v1.37's, generated from its options code
-  (``webhook/data/kube-apiserver-flags-v1.37.json``): an unknown flag stops it.
+* the flag set itself is the target release's, generated from its options code
+  (``webhook/data/kube-apiserver-flags-v1.MINOR.json``, ``goflags.table_version``): an unknown
+  flag stops it.
 
 Proven against kube-apiserver's real FlagSet by tests/e2e/test_flag_differential.py.
 """
@@ -29,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from webhook.core import goflags, shellcmd
+from webhook.core.versions import NEWEST, KubeVersion
 
 # Audit flags of pkg/server/options/audit.go and their types.
 AUDIT_FLAG_TYPES: dict[str, str] = {
@@ -77,9 +79,10 @@ class ParsedFlags:
     occurrences: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
     notes: list[str] = field(default_factory=list)
-    # Flags that are not in kube-apiserver v1.37's flag set (goflags.FLAGS_VERSION): refused by
-    # that version, possibly fine for an older one.
+    # Flags that are not in the flag set of release ``table`` (goflags.table_version of the
+    # target): refused by that release, possibly fine for an older one.
     unknown: list[str] = field(default_factory=list)
+    table: KubeVersion = NEWEST
 
 
 def normalize(name: str) -> str:
@@ -87,17 +90,22 @@ def normalize(name: str) -> str:
     return name.replace("_", "-")
 
 
-def parse(args: Sequence[str]) -> ParsedFlags:
+def parse(args: Sequence[str], version: KubeVersion = NEWEST) -> ParsedFlags:
     """Parse kube-apiserver's arguments (without the program name) as its pflag FlagSet does.
 
-    Every flag is looked up in kube-apiserver's real flag set (``goflags.flag_table``): an
+    Every flag is looked up in the real flag set of kube-apiserver ``version`` (the target
+    release; ``goflags.flag_table``, the nearest release's table when auditwarden has none of
+    its own, recorded in ``table``): an
     unknown one is recorded in ``unknown`` (kube-apiserver refuses it: ``unknown flag:
     --x``), a value its type cannot ``Set`` is an error worded as pflag's (``invalid argument
     "yes" for "--profiling" flag: strconv.ParseBool: parsing "yes": invalid syntax``).
     Unlike pflag, parsing goes on after an error, so that every problem is reported.
     """
-    table = goflags.flag_table()
-    out = ParsedFlags()
+    table = goflags.flag_table(version)
+    # --version=vX.Y.Z must match the binary's version: the table's release when it is the
+    # target's own (its patch release assumed), else unknown.
+    binary = goflags.provenance(version)["version"] if goflags.table_version(version) == version else ""
+    out = ParsedFlags(table=goflags.table_version(version))
     pending: dict[str, str] = {}
     positional: list[str] = []
     i = 0
@@ -137,15 +145,15 @@ def parse(args: Sequence[str]) -> ParsedFlags:
             if name in pending:
                 out.errors.append(pending.pop(name))
             try:
-                goflags.check_value(info["type"], value)
+                goflags.check_value(info["type"], value, name, binary)
             except ValueError as exc:
                 shown = f"-{info['shorthand']}, --{name}" if info["shorthand"] else f"--{name}"
-                message = f'invalid argument "{value}" for "{shown}" flag: {exc}'
+                message = f'invalid argument {goflags.go_quote(value)} for "{shown}" flag: {exc}'
                 if name.startswith("audit-"):
                     pending[name] = message
                 else:
                     out.errors.append(message)
-            if name in ("help", "version") and value not in ("false", "0", "f", "F", "FALSE", "False"):
+            if name in ("help", "version") and _exits(name, value):
                 out.errors.append(f"--{name}: kube-apiserver prints its {name} and exits instead of serving")
             out.values[name] = value
             out.occurrences[name] = out.occurrences.get(name, 0) + 1
@@ -164,7 +172,7 @@ def parse(args: Sequence[str]) -> ParsedFlags:
                 try:
                     goflags.check_value("Level", value)
                 except ValueError as exc:
-                    out.errors.append(f'invalid argument "{value}" for "-v, --v" flag: {exc}')
+                    out.errors.append(f'invalid argument {goflags.go_quote(value)} for "-v, --v" flag: {exc}')
                 continue
             if arg == "-h" or (arg.startswith("-h") and not arg.startswith("-h=")):
                 out.errors.append("-h: kube-apiserver prints its help and exits instead of serving")
@@ -177,9 +185,21 @@ def parse(args: Sequence[str]) -> ParsedFlags:
         quoted = "[" + " ".join(f'"{p}"' for p in stray) + "]"
         out.errors.append(f'"kube-apiserver" does not take any arguments, got {quoted}')
     for name, count in out.occurrences.items():
-        if count > 1 and goflags.flag_table()[name]["type"] not in _ACCUMULATING:
+        if count > 1 and table[name]["type"] not in _ACCUMULATING:
             out.notes.append(f"--{name} is given {count} times; the last one ({out.values[name]!r}) wins")
     return out
+
+
+def _exits(name: str, value: str) -> bool:
+    """``--help``/``--version`` set to this prints and exits (pflag's ErrHelp for a true --help;
+    verflag.PrintAndExitIfRequested for ``--version`` true or ``raw``; ``--version=vX.Y.Z`` only
+    sets the reported version)."""
+    if name == "version" and value == "raw":
+        return True
+    try:
+        return goflags.parse_bool(value)
+    except ValueError:
+        return False
 
 
 # pflag types whose repeated occurrences add up instead of replacing each other.

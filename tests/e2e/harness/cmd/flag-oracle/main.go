@@ -3,10 +3,14 @@
 //
 // It builds the flag set exactly as cmd/kube-apiserver/app.NewAPIServerCommand does
 // (options.NewServerRunOptions().Flags(), verflag, globalflag) under component-base/cli's
-// WordSepNormalizeFunc, parses an argv with pflag, applies the command's Args check, and runs
-// the audit options' own Validate().
+// WordSepNormalizeFunc, parses an argv with pflag, applies cobra's --help and the command's
+// Args check, stops where RunE would print the version and exit (--version, --version=raw),
+// and runs the audit options' own Validate().
 //
-//	flag-oracle dump            prints every flag: [{"name", "type", "default", "noOptDefault", "shorthand"}]
+//	flag-oracle dump            prints the flag table: {"kubernetes": {"module", "version", "sum"},
+//	                            "flags": [{"name", "type", "default", "noOptDefault", "shorthand"}]}
+//	                            (the provenance is the k8s.io/kubernetes module it was built with,
+//	                            from the binary's build info)
 //	flag-oracle                 reads {"argv": [...]} lines, answers {"ok": bool, "error": "...", "values": {...}}
 //
 // "values" holds the String() of every flag that was set, for comparing decoded values.
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 
 	"github.com/spf13/pflag"
@@ -61,13 +66,25 @@ func flagSet() (*options.ServerRunOptions, *pflag.FlagSet) {
 
 func check(argv []string) answer {
 	s, fs := flagSet()
+	// --version is verflag's package-level flag, shared by every FlagSet: reset it.
+	if f := fs.Lookup("version"); f != nil {
+		_ = f.Value.Set("false")
+		f.Changed = false
+	}
 	if err := fs.Parse(argv); err != nil {
 		return answer{Error: err.Error()}
+	}
+	if help, _ := fs.GetBool("help"); help { // cobra's execute: help before anything else
+		return answer{Error: "--help: kube-apiserver prints its help and exits instead of serving"}
 	}
 	for _, arg := range fs.Args() { // NewAPIServerCommand's Args
 		if len(arg) > 0 {
 			return answer{Error: fmt.Sprintf("%q does not take any arguments, got %q", "kube-apiserver", fs.Args())}
 		}
+	}
+	// RunE's verflag.PrintAndExitIfRequested: --version (true) and --version=raw print and exit.
+	if v := fs.Lookup("version").Value.String(); v == "true" || v == "raw" {
+		return answer{Error: "--version: kube-apiserver prints its version and exits instead of serving"}
 	}
 	values := map[string]string{}
 	fs.Visit(func(f *pflag.Flag) { values[f.Name] = f.Value.String() })
@@ -75,6 +92,32 @@ func check(argv []string) answer {
 		return answer{Error: errs[0].Error(), Values: values}
 	}
 	return answer{OK: true, Values: values}
+}
+
+type module struct {
+	Path    string `json:"module"`
+	Version string `json:"version"`
+	Sum     string `json:"sum"`
+}
+
+type table struct {
+	Kubernetes module     `json:"kubernetes"`
+	Flags      []flagInfo `json:"flags"`
+}
+
+// kubernetes is the k8s.io/kubernetes module this binary was built with (go.sum's h1: hash).
+func kubernetes() module {
+	info, ok := debug.ReadBuildInfo()
+	if ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "k8s.io/kubernetes" {
+				return module{dep.Path, dep.Version, dep.Sum}
+			}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "flag-oracle: no k8s.io/kubernetes in the build info")
+	os.Exit(1)
+	return module{}
 }
 
 func dump() {
@@ -86,7 +129,7 @@ func dump() {
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", " ")
-	_ = enc.Encode(all)
+	_ = enc.Encode(table{kubernetes(), all})
 }
 
 func main() {
