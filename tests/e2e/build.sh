@@ -5,6 +5,9 @@
 #   flag-oracle     kube-apiserver's real flag set, parsing argvs without a server (harness/cmd/flag-oracle)
 #   helm            helm.sh/helm/v4
 #   kube-bench      github.com/aquasecurity/kube-bench (+ its cfg/ copied next to it)
+#   kubeadm         kubeadm from the same k8s.io/kubernetes pins (the oracle of kubeadm-config)
+#   kubeadm-old     kubeadm of older releases ($KUBEADM_OLD_VERSIONS) as kubeadm-vX.Y.Z, each in a
+#                   module of its own whose staging pins harness/kubeadm-mod.sh writes
 #   node            the node of the `node` tests: kubelet, kube-controller-manager and kube-scheduler
 #                   from the same k8s.io/kubernetes pins; containerd v2 (+ runc shim, ctr)
 #                   (not built by default: tests/e2e/node/setup.sh asks for it)
@@ -13,13 +16,15 @@
 # inputs (pinned version, go version, harness go.mod/go.sum/source hash). Needs only Go >= 1.26
 # and network access to the Go module proxy.
 #
-# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kube-node|containerd ...]
+# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd ...]
 set -euo pipefail
 
 K8S_VERSION=v1.37.2            # keep in sync with harness/go.mod (harness/gen-replaces.sh)
 HELM_VERSION=v4.2.4
 KUBE_BENCH_VERSION=v0.15.6
 CONTAINERD_VERSION=v2.4.2
+# older kubeadm releases whose version rules the kubeadm differential test proves
+KUBEADM_OLD_VERSIONS="v1.36.3 v1.34.0"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HARNESS="$HERE/harness"
@@ -36,12 +41,12 @@ wanted=()
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
-    kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kube-node|containerd) wanted+=("$a") ;;
+    kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd) wanted+=("$a") ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner flag-oracle helm kube-bench)
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner flag-oracle helm kube-bench kubeadm kubeadm-old)
 
 command -v go >/dev/null || { echo "build.sh: Go is required (https://go.dev/dl/)" >&2; exit 1; }
 GO_VERSION=$(go env GOVERSION)
@@ -68,9 +73,10 @@ step() {
 }
 
 k8s_ldflags() {
-  local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  local version=${1:-$K8S_VERSION}
+  local minor=${version#v1.}; minor=${minor%%.*}
   echo "-s -w \
-      -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+      -X k8s.io/component-base/version.gitVersion=$version \
       -X k8s.io/component-base/version.gitMajor=1 \
       -X k8s.io/component-base/version.gitMinor=$minor \
       -X k8s.io/component-base/version.gitTreeState=clean \
@@ -121,6 +127,34 @@ build_containerd() {
   rm -rf "$TOOLS/containerd-bin.tmp"
 }
 
+# kubeadm from the harness's pins, in a scratch copy of the module (like the node's binaries: it
+# needs modules of k8s.io/kubernetes's graph that kube-apiserver does not). kubeadm reads its own
+# version (ldflags) to decide which control-plane versions it deploys.
+build_kubeadm() {
+  local mod="$TOOLS/kubeadm-harness"
+  rm -rf "$mod"
+  mkdir -p "$mod"
+  cp "$HARNESS/go.mod" "$HARNESS/go.sum" "$mod/"
+  printf 'package harness\n' > "$mod/doc.go"
+  (cd "$mod" && go build -trimpath -o "$BIN/kubeadm.tmp" -ldflags "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kubeadm)
+  mv -f "$BIN/kubeadm.tmp" "$BIN/kubeadm"
+  rm -rf "$mod"
+}
+
+# Older kubeadm releases: a module per release, pinned by harness/kubeadm-mod.sh.
+build_kubeadm_old() {
+  local v mod
+  for v in $KUBEADM_OLD_VERSIONS; do
+    mod="$TOOLS/kubeadm-$v-harness"
+    rm -rf "$mod"
+    bash "$HARNESS/kubeadm-mod.sh" "$v" "$mod"
+    (cd "$mod" && go build -trimpath -o "$BIN/kubeadm-$v.tmp" -ldflags "$(k8s_ldflags "$v")" k8s.io/kubernetes/cmd/kubeadm)
+    mv -f "$BIN/kubeadm-$v.tmp" "$BIN/kubeadm-$v"
+    rm -rf "$mod"
+  done
+  ln -sf "kubeadm-${KUBEADM_OLD_VERSIONS%% *}" "$BIN/kubeadm-old"   # the step's marker binary
+}
+
 build_etcd_runner() {
   (cd "$HARNESS" && go build -trimpath -ldflags "-s -w" -o "$BIN/etcd-runner.tmp" ./cmd/etcd-runner)
   mv -f "$BIN/etcd-runner.tmp" "$BIN/etcd-runner"
@@ -159,6 +193,7 @@ build_kube_bench() {
 harness_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum")
 runner_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/etcd-runner/*.go)
 flag_oracle_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/flag-oracle/*.go)
+kubeadm_old_hash=$(hash_files "$HARNESS/kubeadm-mod.sh")
 
 timings=()
 total0=$(now)
@@ -169,6 +204,8 @@ for w in "${wanted[@]}"; do
     flag-oracle)    step flag-oracle "go=$GO_VERSION src=$flag_oracle_hash" build_flag_oracle ;;
     helm)           step helm "helm=$HELM_VERSION go=$GO_VERSION" build_helm ;;
     kube-bench)     step kube-bench "kube-bench=$KUBE_BENCH_VERSION go=$GO_VERSION" build_kube_bench ;;
+    kubeadm)        step kubeadm "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kubeadm ;;
+    kubeadm-old)    step kubeadm-old "k8s=$KUBEADM_OLD_VERSIONS go=$GO_VERSION src=$kubeadm_old_hash" build_kubeadm_old ;;
     kube-node)      step kube-node "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_node ;;
     containerd)     step containerd "containerd=$CONTAINERD_VERSION go=$GO_VERSION" build_containerd ;;
   esac
