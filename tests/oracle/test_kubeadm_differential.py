@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.support import kubeadm_oracle
+from tests.support.kubeadm_examples import EXAMPLES, Example
 from webhook.core import kubeadm, yamlsafe
 from webhook.core.versions import parse_version
 
@@ -190,3 +191,22 @@ def test_kubeadm_reads_and_renders_like_auditwarden(case: tuple[str, bool], work
 def test_kubeadm_reads_and_renders_like_auditwarden_sample(case: tuple[str, bool], workdir: Path) -> None:
     _check(case, workdir)
 
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_verified_example_is_what_kubeadm_does(example: Example, workdir: Path) -> None:
+    """The outcomes pinned in tests/support/kubeadm_examples.py (and held against auditwarden by
+    tests/unit/test_kubeadm.py) are the real kubeadm's."""
+    root = workdir / f"example-{next(_counter)}"
+    outcome = kubeadm_oracle.run(kubeadm_oracle.binary(example.release), example.text, root)
+    if example.refused is not None:
+        assert not outcome.init_ok
+        assert example.refused in outcome.init_output, outcome.init_output
+        assert not outcome.validate_ok
+        return
+    assert outcome.init_ok, outcome.init_output
+    assert outcome.pod is not None
+    command, volumes, _ = kubeadm_oracle.pod_parts(outcome.pod)
+    assert tuple(a for a in command if a.startswith("--audit-")) == example.audit_args
+    assert set(example.volumes) <= set(volumes)
+    assert not {path for _, path, _ in volumes} & set(example.absent_volumes)
