@@ -245,28 +245,29 @@ class _Decoded:
 
 
 def _decode(cc: Mapping[str, Any], version: str, kubeadm: KubeVersion) -> tuple[_Decoded, _Decoder]:
+    # sigs.k8s.io/yaml turns the YAML into JSON with sorted keys, so fields decode (and the first
+    # type error is found) in alphabetical order at every level.
     d = _Decoder(version)
     struct = "ClusterConfiguration"
     d.obj(cc, struct, "", "ClusterConfiguration", _cluster_fields(version))
-    d.string(cc.get("kubernetesVersion"), struct, "kubernetesVersion")
-    certificates_dir = d.string(cc.get("certificatesDir"), struct, "certificatesDir")
-    net = d.obj(cc.get("networking"), struct, "networking", "Networking", _NETWORKING_FIELDS)
-    service_subnet = d.string(net.get("serviceSubnet"), "Networking", "networking.serviceSubnet")
-    d.string(net.get("podSubnet"), "Networking", "networking.podSubnet")
-    dns_domain = d.string(net.get("dnsDomain"), "Networking", "networking.dnsDomain")
     api = d.obj(cc.get("apiServer"), struct, "apiServer", "APIServer", _api_fields(version))
     args = _decode_args(d, api.get("extraArgs"), "apiServer.extraArgs", "APIServer", version)
     volumes = []
     for v in d.array(api.get("extraVolumes"), "APIServer", "apiServer.extraVolumes", f"[]{version}.HostPathMount"):
         p = "apiServer.extraVolumes"
         m = d.obj(v, "APIServer", p, f"{version}.HostPathMount", _VOLUME_FIELDS)
-        volumes.append((
-            d.string(m.get("name"), "HostPathMount", f"{p}.name"),
-            d.string(m.get("hostPath"), "HostPathMount", f"{p}.hostPath"),
-            d.string(m.get("mountPath"), "HostPathMount", f"{p}.mountPath"),
-            d.boolean(m.get("readOnly"), "HostPathMount", f"{p}.readOnly"),
-            d.string(m.get("pathType"), "HostPathMount", f"{p}.pathType"),
-        ))  # fmt: skip
+        host = d.string(m.get("hostPath"), "HostPathMount", f"{p}.hostPath")
+        mount = d.string(m.get("mountPath"), "HostPathMount", f"{p}.mountPath")
+        name = d.string(m.get("name"), "HostPathMount", f"{p}.name")
+        kind = d.string(m.get("pathType"), "HostPathMount", f"{p}.pathType")
+        read_only = d.boolean(m.get("readOnly"), "HostPathMount", f"{p}.readOnly")
+        volumes.append((name, host, mount, read_only, kind))
+    certificates_dir = d.string(cc.get("certificatesDir"), struct, "certificatesDir")
+    d.string(cc.get("kubernetesVersion"), struct, "kubernetesVersion")
+    net = d.obj(cc.get("networking"), struct, "networking", "Networking", _NETWORKING_FIELDS)
+    dns_domain = d.string(net.get("dnsDomain"), "Networking", "networking.dnsDomain")
+    d.string(net.get("podSubnet"), "Networking", "networking.podSubnet")
+    service_subnet = d.string(net.get("serviceSubnet"), "Networking", "networking.serviceSubnet")
     etcd = cc.get("etcd")
     etcd = etcd if isinstance(etcd, Mapping) else {}
     external = None
@@ -294,15 +295,15 @@ def _decode_args(d: _Decoder, raw: Any, path: str, struct: str, version: str) ->
             d.fail(raw, struct, path, "map[string]string")
             return []
         d.unknown = [u for u in d.unknown if not u.startswith(f'unknown field "{path}.')]
-        out = [_Arg(str(k), d.string(v, struct, path)) for k, v in m.items()]
+        out = [_Arg(str(k), d.string(m[k], struct, path)) for k in sorted(m)]
         return sorted(out, key=lambda a: (a.name, a.value))  # convertToArgs
     out = []
     fields = ("name", "value", "mergeMethod") if version == "v1" else ("name", "value")
     for item in d.array(raw, struct, path, f"[]{version}.Arg"):
         m = d.obj(item, struct, path, f"{version}.Arg", fields)
+        merge = d.string(m.get("mergeMethod"), "Arg", f"{path}.mergeMethod") if version == "v1" else ""
         name = d.string(m.get("name"), "Arg", f"{path}.name")
         value = d.string(m.get("value"), "Arg", f"{path}.value")
-        merge = d.string(m.get("mergeMethod"), "Arg", f"{path}.mergeMethod") if version == "v1" else ""
         out.append(_Arg(name, value, merge))
     return out
 
