@@ -3,6 +3,7 @@
 #   kube-apiserver  from k8s.io/kubernetes (pinned in harness/go.mod)
 #   etcd-runner     single-member embedded etcd (harness/cmd/etcd-runner)
 #   flag-oracle     kube-apiserver's real flag set, parsing argvs without a server (harness/cmd/flag-oracle)
+#   static-pod-oracle  the kubelet's decoding and validation of a static Pod (harness/cmd/static-pod-oracle)
 #   helm            helm.sh/helm/v4
 #   kube-bench      github.com/aquasecurity/kube-bench (+ its cfg/ copied next to it)
 #   kubeadm         kubeadm from the same k8s.io/kubernetes pins (the oracle of kubeadm-config)
@@ -16,7 +17,7 @@
 # inputs (pinned version, go version, harness go.mod/go.sum/source hash). Needs only Go >= 1.26
 # and network access to the Go module proxy.
 #
-# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd ...]
+# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle|static-pod-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd ...]
 set -euo pipefail
 
 K8S_VERSION=v1.37.2            # keep in sync with harness/go.mod (harness/gen-replaces.sh)
@@ -41,12 +42,12 @@ wanted=()
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
-    kube-apiserver|etcd-runner|flag-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd) wanted+=("$a") ;;
+    kube-apiserver|etcd-runner|flag-oracle|static-pod-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd) wanted+=("$a") ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner flag-oracle helm kube-bench kubeadm kubeadm-old)
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(kube-apiserver etcd-runner flag-oracle static-pod-oracle helm kube-bench kubeadm kubeadm-old)
 
 command -v go >/dev/null || { echo "build.sh: Go is required (https://go.dev/dl/)" >&2; exit 1; }
 GO_VERSION=$(go env GOVERSION)
@@ -155,6 +156,11 @@ build_kubeadm_old() {
   ln -sf "kubeadm-${KUBEADM_OLD_VERSIONS%% *}" "$BIN/kubeadm-old"   # the step's marker binary
 }
 
+build_static_pod_oracle() {
+  (cd "$HARNESS" && go build -trimpath -ldflags "-s -w" -o "$BIN/static-pod-oracle.tmp" ./cmd/static-pod-oracle)
+  mv -f "$BIN/static-pod-oracle.tmp" "$BIN/static-pod-oracle"
+}
+
 build_etcd_runner() {
   (cd "$HARNESS" && go build -trimpath -ldflags "-s -w" -o "$BIN/etcd-runner.tmp" ./cmd/etcd-runner)
   mv -f "$BIN/etcd-runner.tmp" "$BIN/etcd-runner"
@@ -193,6 +199,7 @@ build_kube_bench() {
 harness_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum")
 runner_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/etcd-runner/*.go)
 flag_oracle_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/flag-oracle/*.go)
+static_pod_oracle_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/static-pod-oracle/*.go)
 kubeadm_old_hash=$(hash_files "$HARNESS/kubeadm-mod.sh")
 
 timings=()
@@ -204,6 +211,7 @@ for w in "${wanted[@]}"; do
     flag-oracle)    step flag-oracle "go=$GO_VERSION src=$flag_oracle_hash" build_flag_oracle ;;
     helm)           step helm "helm=$HELM_VERSION go=$GO_VERSION" build_helm ;;
     kube-bench)     step kube-bench "kube-bench=$KUBE_BENCH_VERSION go=$GO_VERSION" build_kube_bench ;;
+    static-pod-oracle) step static-pod-oracle "go=$GO_VERSION src=$static_pod_oracle_hash" build_static_pod_oracle ;;
     kubeadm)        step kubeadm "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kubeadm ;;
     kubeadm-old)    step kubeadm-old "k8s=$KUBEADM_OLD_VERSIONS go=$GO_VERSION src=$kubeadm_old_hash" build_kubeadm_old ;;
     kube-node)      step kube-node "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_node ;;
