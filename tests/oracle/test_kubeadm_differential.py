@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from tests.support import kubeadm_oracle
 from tests.support.kubeadm_examples import EXAMPLES, Example
-from webhook.core import kubeadm, yamlsafe
+from webhook.core import kubeadm, staticpod, yamlsafe
 from webhook.core.versions import parse_version
 
 CASES = int(os.environ.get("AUDITWARDEN_KUBEADM_DIFF_CASES", "500"))
@@ -128,7 +128,9 @@ def cluster_configurations(draw: st.DrawFn) -> tuple[str, bool]:
 _counter = itertools.count()
 
 
-def _compare(text: str, experimental: bool, release: str, root: Path) -> list[str]:
+def _compare(
+    text: str, experimental: bool, release: str, root: Path, kubelet: kubeadm_oracle.StaticPodOracle
+) -> list[str]:
     """The disagreements between auditwarden and one kubeadm release on one configuration."""
     outcome = kubeadm_oracle.run(kubeadm_oracle.binary(release), text, root, experimental=experimental)
     cc = yamlsafe.load_first(text)
@@ -156,14 +158,20 @@ def _compare(text: str, experimental: bool, release: str, root: Path) -> list[st
         ours_mounts = [(m.name, m.mount_path, m.read_only) for m in init.mounts]
         if mounts != ours_mounts:
             problems.append(f"volumeMounts: kubeadm {mounts}, auditwarden {ours_mounts}")
+        # the kubelet's verdict on the Pod kubeadm wrote, and its message
+        runs, refusal = kubelet.check(outcome.manifest)
+        errors = staticpod.kubelet_errors(outcome.pod)
+        ours = staticpod.kubelet_refusal(errors) if errors else ""
+        if (runs, refusal) != (not errors, ours):
+            problems.append(f"kubelet: runs={runs} {refusal!r}, auditwarden runs={not errors} {ours!r}")
     return [f"kubeadm {release}: {p}" for p in problems]
 
 
-def _check(case: tuple[str, bool], workdir: Path) -> None:
+def _check(case: tuple[str, bool], workdir: Path, kubelet: kubeadm_oracle.StaticPodOracle) -> None:
     text, experimental = case
     n = next(_counter)
     with ThreadPoolExecutor(max_workers=len(RELEASES)) as pool:
-        results = pool.map(lambda r: _compare(text, experimental, r, workdir / f"{n}-{r}"), RELEASES)
+        results = pool.map(lambda r: _compare(text, experimental, r, workdir / f"{n}-{r}", kubelet), RELEASES)
         problems = [p for found in results for p in found]
     assert problems == [], "\n".join([json.dumps(text), *problems])
 
@@ -175,6 +183,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield tmp_path_factory.mktemp("kubeadm-oracle")
 
 
+@pytest.fixture(scope="module")
+def kubelet() -> Iterator[kubeadm_oracle.StaticPodOracle]:
+    oracle = kubeadm_oracle.StaticPodOracle()
+    yield oracle
+    oracle.close()
+
+
 _SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
              "phases": [Phase.explicit, Phase.generate, Phase.shrink]}  # fmt: skip
 
@@ -182,14 +197,18 @@ _SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, H
 @pytest.mark.e2e
 @settings(max_examples=CASES, **_SETTINGS)  # type: ignore[arg-type]
 @given(case=cluster_configurations())
-def test_kubeadm_reads_and_renders_like_auditwarden(case: tuple[str, bool], workdir: Path) -> None:
-    _check(case, workdir)
+def test_kubeadm_reads_and_renders_like_auditwarden(
+    case: tuple[str, bool], workdir: Path, kubelet: kubeadm_oracle.StaticPodOracle
+) -> None:
+    _check(case, workdir, kubelet)
 
 
 @settings(max_examples=FAST_CASES, **_SETTINGS)  # type: ignore[arg-type]
 @given(case=cluster_configurations())
-def test_kubeadm_reads_and_renders_like_auditwarden_sample(case: tuple[str, bool], workdir: Path) -> None:
-    _check(case, workdir)
+def test_kubeadm_reads_and_renders_like_auditwarden_sample(
+    case: tuple[str, bool], workdir: Path, kubelet: kubeadm_oracle.StaticPodOracle
+) -> None:
+    _check(case, workdir, kubelet)
 
 
 

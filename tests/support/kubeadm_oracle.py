@@ -18,8 +18,10 @@ its ``kubernetesVersion``: without one kubeadm would look the version up on the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,10 +51,13 @@ nodeRegistration:
 
 def binary(release: str) -> Path:
     """The kubeadm of ``release`` (fails, or skips with AUDITWARDEN_ALLOW_MISSING_TOOLS=1, when not built)."""
-    name = "kubeadm" if release == NEWEST_RELEASE else f"kubeadm-{release}"
+    return _tool("kubeadm" if release == NEWEST_RELEASE else f"kubeadm-{release}")
+
+
+def _tool(name: str) -> Path:
     found = tool(name)
     if found is None:
-        msg = f"{name} is not built: run `bash tests/e2e/build.sh kubeadm kubeadm-old` (scripts/test.sh does)"
+        msg = f"{name} is not built: run `bash tests/e2e/build.sh {name.split('-v')[0]}` (scripts/test.sh does)"
         if os.environ.get("AUDITWARDEN_ALLOW_MISSING_TOOLS") == "1":
             pytest.skip(msg)
         pytest.fail(msg, pytrace=False)
@@ -66,6 +71,7 @@ class Outcome:
     init_ok: bool
     init_output: str
     pod: dict[str, Any] | None  # the static Pod kubeadm wrote
+    manifest: str = ""  # the file kubeadm wrote
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -83,9 +89,10 @@ def run(kubeadm: Path, cluster_configuration: str, root: Path, *, experimental: 
     init = _run([str(kubeadm), "init", "phase", "control-plane", "apiserver", "--rootfs", str(root),
                  "--config", "/config.yaml"])  # fmt: skip
     manifest = root / "etc" / "kubernetes" / "manifests" / "kube-apiserver.yaml"
-    pod = yaml.safe_load(manifest.read_text(encoding="utf-8")) if init.returncode == 0 and manifest.exists() else None
+    text = manifest.read_text(encoding="utf-8") if init.returncode == 0 and manifest.exists() else ""
+    pod = yaml.safe_load(text) if text else None
     validate_output, init_output = validate.stdout + validate.stderr, init.stdout + init.stderr
-    return Outcome(validate.returncode == 0, validate_output, init.returncode == 0, init_output, pod)
+    return Outcome(validate.returncode == 0, validate_output, init.returncode == 0, init_output, pod, text)
 
 
 def pod_parts(pod: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, str, bool]]]:
@@ -95,3 +102,27 @@ def pod_parts(pod: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, str]
     volumes = [(v["name"], v["hostPath"]["path"], v["hostPath"].get("type", "")) for v in spec.get("volumes") or []]
     mounts = [(m["name"], m["mountPath"], bool(m.get("readOnly", False))) for m in container.get("volumeMounts") or []]
     return list(container["command"]), volumes, mounts
+
+
+class StaticPodOracle:
+    """The kubelet's decoding and validation of a static Pod (tests/e2e/harness/cmd/static-pod-oracle):
+    one persistent process, one JSON line per manifest; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen([str(_tool("static-pod-oracle"))], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)  # fmt: skip
+        self._lock = threading.Lock()
+
+    def check(self, manifest: str) -> tuple[bool, str]:
+        """(the kubelet runs it, its refusal)."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        with self._lock:
+            self._proc.stdin.write(json.dumps({"manifest": manifest}) + "\n")
+            self._proc.stdin.flush()
+            answer = json.loads(self._proc.stdout.readline())
+        return bool(answer["ok"]), str(answer["error"])
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=10)
