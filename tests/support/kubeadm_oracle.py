@@ -57,7 +57,8 @@ def binary(release: str) -> Path:
 def _tool(name: str) -> Path:
     found = tool(name)
     if found is None:
-        msg = f"{name} is not built: run `bash tests/e2e/build.sh {name.split('-v')[0]}` (scripts/test.sh does)"
+        target = "kubeadm-old" if name.startswith("kubeadm-") else name
+        msg = f"{name} is not built: run `bash tests/e2e/build.sh {target}` (scripts/test.sh does)"
         if os.environ.get("AUDITWARDEN_ALLOW_MISSING_TOOLS") == "1":
             pytest.skip(msg)
         pytest.fail(msg, pytrace=False)
