@@ -72,7 +72,8 @@ def test_an_unquoted_number_is_refused_with_the_go_json_message() -> None:
     text = dump(configuration()).replace("value: '30'", "value: 30")
     r = kubeadm.render(yamlsafe.load_first(text), (1, 37))
     assert r.errors == [
-        "json: cannot unmarshal number into Go struct field Arg.apiServer.extraArgs.value of type string"
+        "json: cannot unmarshal number into Go struct field Arg.apiServer.ControlPlaneComponent.extraArgs.value "
+        "of type string"
     ]
 
 

@@ -691,7 +691,8 @@ def test_kubeadm_unknown_audit_flag_is_fatal() -> None:
 
 def test_kubeadm_extra_args_of_another_shape_is_refused_by_kubeadm() -> None:
     assert from_cluster_configuration(cluster_configuration("v1beta4", "audit-log-path=/x")).refused == [
-        "json: cannot unmarshal string into Go struct field APIServer.apiServer.extraArgs of type []v1beta4.Arg"
+        "json: cannot unmarshal string into Go struct field APIServer.apiServer.ControlPlaneComponent.extraArgs "
+        "of type []v1beta4.Arg"
     ]
 
 

@@ -155,6 +155,9 @@ class _Decoder:
 
     def fail(self, got: Any, struct: str, path: str, go_type: str) -> None:
         if self.type_error is None:
+            # Go's path names the embedded struct the component fields come from.
+            if path.startswith("apiServer.extra"):
+                path = "apiServer.ControlPlaneComponent." + path.removeprefix("apiServer.")
             self.type_error = (
                 f"json: cannot unmarshal {_json_kind(got)} into Go struct field {struct}.{path} of type {go_type}"
             )
