@@ -255,3 +255,19 @@ def test_the_kubelet_refuses_a_volume_name_that_is_no_dns_label() -> None:
 
 def test_the_kubelet_message_lists_every_error_like_go_prints_an_error_list() -> None:
     assert staticpod.kubelet_refusal(["a: x", "b: y"]) == "invalid pod: [a: x b: y]"
+
+
+def test_an_embedded_configuration_without_api_version_is_read_as_the_releases_own() -> None:
+    # Cluster API's KubeadmControlPlane and kind's kubeadmConfigPatches carry no apiVersion
+    cc = configuration()
+    del cc["apiVersion"]
+    cfg = from_cluster_configuration(cc, (1, 37))
+    assert cfg.refused == []
+    assert cfg.flags["audit-log-maxage"] == "30"
+    assert kubeadm.preferred_api_version((1, 30)) == "kubeadm.k8s.io/v1beta3"
+
+
+def test_an_embedded_configuration_keeps_its_map_of_extra_args() -> None:
+    cfg = from_cluster_configuration({"kind": "ClusterConfiguration", "apiServer": {"extraArgs": dict(COMPLIANT)}})
+    assert cfg.refused == []
+    assert cfg.flags["audit-log-maxage"] == "30"

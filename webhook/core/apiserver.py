@@ -218,8 +218,20 @@ def kubeadm_version(cc: Mapping[str, Any], target: KubeVersion) -> KubeVersion:
 def from_cluster_configuration(cc: Mapping[str, Any], target: KubeVersion = NEWEST) -> ApiserverConfig:
     """The kube-apiserver static Pod kubeadm renders from ``cc``, read like any static Pod."""
     version = kubeadm_version(cc, target)
+    notes = []
+    if "apiVersion" not in cc:
+        # Embedded in a Cluster API KubeadmControlPlane or a kind patch: the tool that writes the
+        # file kubeadm reads gives it the release's own API version.
+        cc = {**cc, "apiVersion": kubeadm.preferred_api_version(version)}
+        api = cc.get("apiServer")
+        if isinstance(api, Mapping) and isinstance(api.get("extraArgs"), Mapping) and version >= kubeadm.ARGS_AS_LIST:
+            # Their own APIs (Cluster API v1beta1, kind) keep extraArgs a map and write it as kubeadm's
+            # list, sorted by name.
+            args = [{"name": k, "value": v} for k, v in sorted(api["extraArgs"].items(), key=lambda kv: str(kv[0]))]
+            cc["apiServer"] = {**api, "extraArgs": args}
+        notes.append(f"no apiVersion: read as {cc['apiVersion']}, the version kubeadm {format_version(version)} writes")
     rendering = kubeadm.render(cc, version, advertise_address=NODE_ADDRESS_STANDIN)
-    notes = [f"kubeadm {format_version(version)}: {w}" for w in rendering.warnings + rendering.strict]
+    notes += [f"kubeadm {format_version(version)}: {w}" for w in rendering.warnings + rendering.strict]
     if rendering.errors:
         return ApiserverConfig({}, None, notes=notes, refused=list(rendering.errors), version=version)
     cfg = from_pod(rendering.pod())

@@ -314,6 +314,16 @@ def _decode_args(d: _Decoder, raw: Any, path: str, struct: str, version: str) ->
 # ----------------------------------------------------------------------------- reading
 
 
+def preferred_api_version(kubeadm: KubeVersion) -> str:
+    """The API version a release writes (``kubeadm config print``): what an embedded
+    ClusterConfiguration without ``apiVersion`` becomes (Cluster API, kind's patches)."""
+    if kubeadm >= READ_BY["v1beta4"][0]:
+        return f"{GROUP}/v1beta4"
+    if kubeadm >= READ_BY["v1beta3"][0]:
+        return f"{GROUP}/v1beta3"
+    return f"{GROUP}/v1beta2"
+
+
 def read_error(api_version: Any, kubeadm: KubeVersion, *, allow_experimental: bool = False) -> str | None:
     """kubeadm's refusal of a ClusterConfiguration's ``apiVersion``, or None when it reads it."""
     if not isinstance(api_version, str) or "/" not in api_version:
