@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e import policies as P
 from tests.e2e.cluster import Cluster
@@ -144,6 +145,29 @@ def test_kubeadm_config_raising_maxage_is_allowed(kubeadm_config: object, cluste
     assert out.returncode == 0, out.stderr
     stored = cluster.kubectl("get", "configmap", "kubeadm-config", "-n", "kube-system", "-o", "yaml", check=True).stdout
     assert "value: '90'" in stored or 'value: "90"' in stored, stored
+
+
+def test_kubeadm_config_whose_duplicate_maxage_ends_in_0_is_refused(kubeadm_config: object, cluster: Cluster) -> None:
+    """kubeadm 1.37 appends extraArgs in the order written and keeps duplicates (ArgumentsToCommand), so
+    kube-apiserver's pflag takes the last one: "30" then "0" deploys --audit-log-maxage=0 (issue 15)."""
+    cc = yaml.safe_load(P.cluster_configuration())
+    cc["apiServer"]["extraArgs"].append({"name": "audit-log-maxage", "value": "0"})
+    edited = configmap("kubeadm-config", "kube-system", {"ClusterConfiguration": yaml.safe_dump(cc, sort_keys=False)})
+    out = kubectl_apply(cluster, edited)
+    assert out.returncode != 0, out.stdout
+    message = denial_message(out.stderr)
+    assert "--audit-log-maxage=0 is below the CIS/STIG minimum" in message, message
+    stored = cluster.kubectl("get", "configmap", "kubeadm-config", "-n", "kube-system", "-o", "yaml", check=True).stdout
+    assert "value: '0'" not in stored and 'value: "0"' not in stored, stored
+
+
+def test_kubeadm_config_whose_duplicate_maxage_ends_in_30_is_allowed(kubeadm_config: object, cluster: Cluster) -> None:
+    """The mirror image: "7" then "30" deploys --audit-log-maxage=30, which passes."""
+    cc = yaml.safe_load(P.cluster_configuration(audit_log_maxage="7"))
+    cc["apiServer"]["extraArgs"].append({"name": "audit-log-maxage", "value": "30"})
+    edited = configmap("kubeadm-config", "kube-system", {"ClusterConfiguration": yaml.safe_dump(cc, sort_keys=False)})
+    out = kubectl_apply(cluster, edited)
+    assert out.returncode == 0, out.stderr
 
 
 # ------------------------------------------------------------------------- scoping

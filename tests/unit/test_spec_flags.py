@@ -629,6 +629,9 @@ def test_an_unknown_audit_flag_in_a_pod_is_a_violation() -> None:
 
 
 def cluster_configuration(api_version: str, extra_args: Any, extra_volumes: Any = None) -> dict[str, Any]:
+    """A ClusterConfiguration; a dict of extraArgs becomes v1beta4's list of {name, value}."""
+    if api_version == "v1beta4" and isinstance(extra_args, dict):
+        extra_args = [{"name": k, "value": v} for k, v in extra_args.items()]
     api_server: dict[str, Any] = {"extraArgs": extra_args}
     if extra_volumes is not None:
         api_server["extraVolumes"] = extra_volumes
@@ -641,31 +644,38 @@ KUBEADM_VOLUMES: list[dict[str, Any]] = [
 ]
 
 
-def test_kubeadm_v1beta3_extra_args_is_a_map() -> None:
-    cfg = from_cluster_configuration(cluster_configuration("v1beta3", dict(COMPLIANT), KUBEADM_VOLUMES))
-    assert cfg.flags == COMPLIANT
-    assert analyse_flags(cfg, strict_retention=True, version=NEWEST).violations == []
+def test_kubeadm_v1beta3_extra_args_is_a_map_read_by_kubeadm_1_36() -> None:
+    cfg = from_cluster_configuration(cluster_configuration("v1beta3", dict(COMPLIANT), KUBEADM_VOLUMES), (1, 36))
+    assert {k: v for k, v in cfg.flags.items() if k in COMPLIANT} == COMPLIANT
+    assert analyse_flags(cfg, strict_retention=True, version=(1, 36)).violations == []
+
+
+def test_kubeadm_v1beta3_is_refused_by_kubeadm_1_37() -> None:
+    cfg = from_cluster_configuration(cluster_configuration("v1beta3", dict(COMPLIANT), KUBEADM_VOLUMES), (1, 37))
+    assert codes(analyse_flags(cfg, strict_retention=True, version=(1, 37)).violations) == ["kubeadm-config-invalid"]
 
 
 def test_kubeadm_v1beta4_extra_args_is_a_list_of_name_value() -> None:
     args = [{"name": k, "value": v} for k, v in COMPLIANT.items()]
     cfg = from_cluster_configuration(cluster_configuration("v1beta4", args, KUBEADM_VOLUMES))
-    assert cfg.flags == COMPLIANT
+    assert {k: v for k, v in cfg.flags.items() if k in COMPLIANT} == COMPLIANT
     assert analyse_flags(cfg, strict_retention=True, version=NEWEST).violations == []
 
 
-@pytest.mark.parametrize("order", [["30", "7"], ["7", "30"]])
-def test_kubeadm_v1beta4_duplicates_the_lexicographically_greatest_value_wins(order: list[str]) -> None:
-    # ArgumentsToCommand sorts by name, then value (string order): "7" > "30"
+@pytest.mark.parametrize(("order", "effective"), [(["30", "7"], "7"), (["7", "30"], "30")])
+def test_kubeadm_v1beta4_duplicates_the_last_one_wins_since_1_35(order: list[str], effective: str) -> None:
+    # ArgumentsToCommand (1.35+) appends the overrides in the order written; pflag keeps the last
     args = [{"name": "audit-log-maxage", "value": v} for v in order]
     cfg = from_cluster_configuration(cluster_configuration("v1beta4", args))
+    assert cfg.flags["audit-log-maxage"] == effective
+
+
+@pytest.mark.parametrize("order", [["30", "7"], ["7", "30"]])
+def test_kubeadm_1_34_duplicates_the_lexicographically_greatest_value_wins(order: list[str]) -> None:
+    # ArgumentsToCommand (1.31-1.34) sorts by name, then value (string order): "7" > "30"
+    cc = cluster_configuration("v1beta4", [{"name": "audit-log-maxage", "value": v} for v in order])
+    cfg = from_cluster_configuration({**cc, "kubernetesVersion": "v1.34.0"})
     assert cfg.flags["audit-log-maxage"] == "7"
-    assert any("takes effect" in n for n in cfg.notes)
-
-
-def test_kubeadm_v1beta4_duplicate_100_and_30_gives_30() -> None:
-    args = [{"name": "audit-log-maxsize", "value": "30"}, {"name": "audit-log-maxsize", "value": "100"}]
-    assert from_cluster_configuration(cluster_configuration("v1beta4", args)).flags["audit-log-maxsize"] == "30"
 
 
 def test_kubeadm_duplicate_giving_a_too_low_value_is_a_violation() -> None:
@@ -675,12 +685,15 @@ def test_kubeadm_duplicate_giving_a_too_low_value_is_a_violation() -> None:
 
 
 def test_kubeadm_unknown_audit_flag_is_fatal() -> None:
-    cfg = from_cluster_configuration(cluster_configuration("v1beta3", {"audit-log-max-age": "30"}))
+    cfg = from_cluster_configuration(cluster_configuration("v1beta4", {"audit-log-max-age": "30"}))
     assert cfg.unknown == ["unknown flag: --audit-log-max-age"]
 
 
-def test_kubeadm_extra_args_of_another_shape_is_an_error() -> None:
-    assert from_cluster_configuration(cluster_configuration("v1beta4", "audit-log-path=/x")).errors
+def test_kubeadm_extra_args_of_another_shape_is_refused_by_kubeadm() -> None:
+    assert from_cluster_configuration(cluster_configuration("v1beta4", "audit-log-path=/x")).refused == [
+        "json: cannot unmarshal string into Go struct field APIServer.apiServer.ControlPlaneComponent.extraArgs "
+        "of type []v1beta4.Arg"
+    ]
 
 
 def test_kubeadm_extra_arg_names_with_leading_dashes_are_not_usable() -> None:
@@ -689,12 +702,12 @@ def test_kubeadm_extra_arg_names_with_leading_dashes_are_not_usable() -> None:
 
 
 def test_kubeadm_policy_file_not_in_extra_volumes_is_a_violation() -> None:
-    cfg = from_cluster_configuration(cluster_configuration("v1beta3", dict(COMPLIANT), KUBEADM_VOLUMES[1:]))
+    cfg = from_cluster_configuration(cluster_configuration("v1beta4", dict(COMPLIANT), KUBEADM_VOLUMES[1:]))
     assert codes(analyse_flags(cfg, strict_retention=True, version=NEWEST).violations) == ["audit-policy-not-mounted"]
 
 
 def test_kubeadm_log_directory_not_in_extra_volumes_is_a_violation() -> None:
-    cfg = from_cluster_configuration(cluster_configuration("v1beta3", dict(COMPLIANT), KUBEADM_VOLUMES[:1]))
+    cfg = from_cluster_configuration(cluster_configuration("v1beta4", dict(COMPLIANT), KUBEADM_VOLUMES[:1]))
     assert codes(analyse_flags(cfg, strict_retention=True, version=NEWEST).violations) == ["audit-log-not-mounted"]
 
 
@@ -708,5 +721,5 @@ def test_kubeadm_read_only_log_volume_is_refused() -> None:
 
 def test_kubeadm_own_pki_mount_is_read_only_so_a_log_there_is_refused() -> None:
     flags = {**COMPLIANT, "audit-log-path": "/etc/kubernetes/pki/audit.log"}
-    cfg = from_cluster_configuration(cluster_configuration("v1beta3", flags, KUBEADM_VOLUMES[:1]))
+    cfg = from_cluster_configuration(cluster_configuration("v1beta4", flags, KUBEADM_VOLUMES[:1]))
     assert codes(analyse_flags(cfg, strict_retention=True, version=NEWEST).violations) == ["audit-log-mount-read-only"]

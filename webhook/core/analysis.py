@@ -145,6 +145,8 @@ def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentR
         cfg = apiserver.from_kops_cluster(doc.obj)
     else:
         cfg = apiserver.from_cluster_configuration(doc.obj, s.version)
+    if cfg.version is not None:
+        s = replace(s, version=cfg.version)
     if doc.files:
         s = replace(s, policy_files={**doc.files, **s.policy_files})
     strict = s.profile.name != "baseline"
@@ -172,7 +174,8 @@ def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentR
         )
     result = DocumentResult(
         source=source, kind=doc.kind,
-        valid=not cfg.errors and not any(f.code == "audit-flag-invalid" for f in fa.violations),
+        valid=not cfg.errors and not cfg.refused and not cfg.kubelet
+        and not any(f.code == "audit-flag-invalid" for f in fa.violations),
         violations=tuple(fa.violations), warnings=tuple(warnings), summary=fa.summary,
         key=doc.key, flags=dict(cfg.flags),
     )  # fmt: skip

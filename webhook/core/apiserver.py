@@ -4,10 +4,13 @@ Sources of flags:
 
 * a kube-apiserver Pod (static-pod manifest or its mirror Pod): the container's
   ``command`` + ``args``, parsed as pflag does (:mod:`webhook.core.pflag`);
-* a kubeadm ``ClusterConfiguration``: ``apiServer.extraArgs`` — a map in v1beta3, a list of
-  ``{name, value}`` in v1beta4, rendered by kubeadm's ``ArgumentsToCommand``
-  (``cmd/kubeadm/app/util/arguments.go``): sorted by name then value, so with duplicates
-  the lexicographically greatest value ends up last and wins.
+* a kubeadm ``ClusterConfiguration``: rendered into the static Pod kubeadm writes
+  (:mod:`webhook.core.kubeadm`: the API versions the release reads, strict typing,
+  ``ArgumentsToCommand``'s order of duplicates, ``extraVolumes`` merged by name over kubeadm's
+  own volumes), which is then read like any static Pod.
+
+A static Pod the kubelet would refuse (:mod:`webhook.core.staticpod`: duplicate mount paths, an
+unsupported hostPath type, a mount without its volume) runs no kube-apiserver at all.
 
 The rules (README "How a verdict is reached"): a policy file, a backend, retention per the CIS
 Kubernetes Benchmark 1.2.16-1.2.19 and DISA STIG CNTR-K8-003290..003310, hostPath mounts for the
@@ -23,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.core import goflags, pflag
+from webhook.core import goflags, kubeadm, pflag, staticpod
 from webhook.core.findings import Code, Finding
-from webhook.core.versions import NEWEST, RETENTION_DEFAULTS, KubeVersion, format_version
+from webhook.core.versions import NEWEST, RETENTION_DEFAULTS, KubeVersion, format_version, parse_version
 
 # CIS 1.2.17-1.2.19 (1.27+ numbering) and STIG CNTR-K8-003290..003310.
 RETENTION: tuple[tuple[str, int, str], ...] = (
@@ -62,11 +65,13 @@ class ApiserverConfig:
     mounts: list[Mount] | None  # None: the source cannot tell (no volume information)
     errors: list[str] = field(default_factory=list)  # kube-apiserver would refuse to start
     notes: list[str] = field(default_factory=list)
-    default_mounts: tuple[str, ...] = ()  # read-only dirs the source always mounts (kubeadm)
     unknown: list[str] = field(default_factory=list)  # flags not in the flag set of release `table` (pflag.parse)
     table: KubeVersion = NEWEST  # the release whose flag set judged the flags (goflags.table_version)
     # Flags a shell wrapper may set in a way that cannot be determined statically ("*": any).
     uncertain: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # kubeadm refuses the configuration (its messages)
+    kubelet: list[str] = field(default_factory=list)  # the kubelet refuses the static Pod (its field errors)
+    version: KubeVersion | None = None  # the target version the source names itself (kubeadm)
 
 
 # ------------------------------------------------------------------ extraction: Pods
@@ -190,62 +195,54 @@ def from_pod(pod: Mapping[str, Any], version: KubeVersion = NEWEST) -> Apiserver
                 Mount(volumes[str(m.get("name"))], str(m.get("mountPath", "")), m.get("readOnly") is True)
             )
     return ApiserverConfig(dict(parsed.values), mounts, list(parsed.errors), list(parsed.notes),
-                           unknown=list(parsed.unknown), table=parsed.table, uncertain=uncertain)  # fmt: skip
+                           unknown=list(parsed.unknown), table=parsed.table, uncertain=uncertain,
+                           kubelet=staticpod.kubelet_errors(pod))  # fmt: skip
 
 
 # --------------------------------------------------------------- extraction: kubeadm
 
-# kubeadm's own control-plane mounts for kube-apiserver (phases/controlplane/volumes.go):
-# all read-only, so a log written below them is lost / fails.
-_KUBEADM_DEFAULT_MOUNTS = (
-    "/etc/kubernetes/pki",
-    "/etc/ssl/certs",
-    "/etc/ca-certificates",
-    "/usr/share/ca-certificates",
-    "/usr/local/share/ca-certificates",
-    "/etc/pki",
-)
+# The node's address is not in a ClusterConfiguration (it is the node's InitConfiguration); the
+# rendering stands in this one so that the flag parses.
+NODE_ADDRESS_STANDIN = "0.0.0.0"
 
 
-def from_cluster_configuration(cc: Mapping[str, Any], version: KubeVersion = NEWEST) -> ApiserverConfig:
-    api = cc.get("apiServer")
-    api = api if isinstance(api, Mapping) else {}
-    raw = api.get("extraArgs")
-    errors: list[str] = []
-    notes: list[str] = []
-    pairs: list[tuple[str, str]] = []
-    if isinstance(raw, Mapping):  # v1beta3 (and older): map[string]string
-        for k, v in raw.items():
-            if not isinstance(v, str):
-                notes.append(
-                    f"extraArgs.{k}: value {v!r} is not a string; kubeadm expects strings (quote it)"
-                )
-            pairs.append((str(k), _scalar(v)))
-    elif isinstance(raw, list):  # v1beta4: list of {name, value}, duplicates allowed
-        for item in raw:
-            if isinstance(item, Mapping) and "name" in item:
-                pairs.append((str(item.get("name")), _scalar(item.get("value", ""))))
-    elif raw is not None:
-        errors.append("apiServer.extraArgs is neither a map (v1beta3) nor a list (v1beta4)")
-    # ArgumentsToCommand: sorted by name, then value, rendered "--name=value"; the result
-    # goes through pflag exactly as kube-apiserver would read it (last one wins).
-    parsed = pflag.parse([f"--{name}={value}" for name, value in sorted(pairs)], version)
-    flags = dict(parsed.values)
-    errors += parsed.errors
-    for key, n in parsed.occurrences.items():
-        if n > 1:
-            notes.append(
-                f"extraArgs lists {key} {n} times; kubeadm sorts by value, so {flags[key]!r} "
-                "(the greatest value as a string) is the one that takes effect"
-            )
-    mounts = []
-    for v in api.get("extraVolumes") or []:
-        if isinstance(v, Mapping):
-            mounts.append(
-                Mount(str(v.get("hostPath", "")), str(v.get("mountPath", "")), v.get("readOnly") is True)
-            )
-    return ApiserverConfig(flags, mounts, errors, notes, default_mounts=_KUBEADM_DEFAULT_MOUNTS,
-                           unknown=list(parsed.unknown), table=parsed.table)  # fmt: skip
+def kubeadm_version(cc: Mapping[str, Any], target: KubeVersion) -> KubeVersion:
+    """The kubeadm release that reads ``cc``: the one of its own ``kubernetesVersion`` when it names
+    a release auditwarden models (kubeadm deploys its own minor), else the target version."""
+    named = cc.get("kubernetesVersion")
+    if isinstance(named, str):
+        try:
+            return parse_version(named)
+        except ValueError:
+            pass
+    return target
+
+
+def from_cluster_configuration(cc: Mapping[str, Any], target: KubeVersion = NEWEST) -> ApiserverConfig:
+    """The kube-apiserver static Pod kubeadm renders from ``cc``, read like any static Pod."""
+    version = kubeadm_version(cc, target)
+    notes = []
+    if "apiVersion" not in cc:
+        # Embedded in a Cluster API KubeadmControlPlane or a kind patch: the tool that writes the
+        # file kubeadm reads gives it the release's own API version.
+        cc = {**cc, "apiVersion": kubeadm.preferred_api_version(version)}
+        api = cc.get("apiServer")
+        if isinstance(api, Mapping) and isinstance(api.get("extraArgs"), Mapping) and version >= kubeadm.ARGS_AS_LIST:
+            # Their own APIs (Cluster API v1beta1, kind) keep extraArgs a map and write it as kubeadm's
+            # list, sorted by name.
+            args = [{"name": k, "value": v} for k, v in sorted(api["extraArgs"].items(), key=lambda kv: str(kv[0]))]
+            cc["apiServer"] = {**api, "extraArgs": args}
+        notes.append(f"no apiVersion: read as {cc['apiVersion']}, the version kubeadm {format_version(version)} writes")
+    rendering = kubeadm.render(cc, version, advertise_address=NODE_ADDRESS_STANDIN)
+    notes += [f"kubeadm {format_version(version)}: {w}" for w in rendering.warnings + rendering.strict]
+    if rendering.errors:
+        return ApiserverConfig({}, None, notes=notes, refused=list(rendering.errors), version=version)
+    cfg = from_pod(rendering.pod(), version)
+    if cfg is None:  # pragma: no cover - the rendering always has the container
+        raise AssertionError("kubeadm rendering without kube-apiserver")
+    cfg.notes[:0] = notes
+    cfg.version = version
+    return cfg
 
 
 def from_k3s_config(cfg: Mapping[str, Any], version: KubeVersion = NEWEST) -> ApiserverConfig:
@@ -327,6 +324,20 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
     v: list[Finding] = []
     w: list[Finding] = []
     f = cfg.flags
+    if cfg.refused:
+        who = f"kubeadm {format_version(version)}"
+        for err in cfg.refused:
+            v.append(Finding("kubeadm-config-invalid", f"{who} refuses this ClusterConfiguration: {err}"))
+        w += [Finding("apiserver-flag-note", note) for note in cfg.notes]
+        return FlagAnalysis(v, w, None, f"{who} refuses this configuration: no kube-apiserver is deployed from it.")
+    if cfg.kubelet:
+        v.append(
+            Finding(
+                "static-pod-invalid",
+                "the kubelet refuses this static Pod, so kube-apiserver would not run: "
+                + staticpod.kubelet_refusal(cfg.kubelet),
+            )
+        )
     for err in cfg.errors:
         v.append(Finding("apiserver-flags-invalid", f"kube-apiserver would refuse to start: {err}"))
     for err in cfg.unknown:
@@ -371,7 +382,7 @@ def analyse_flags(cfg: ApiserverConfig, *, strict_retention: bool, version: Kube
             )
         )
     if cfg.mounts is not None:
-        mounts = list(cfg.mounts) + [Mount(p, p, True) for p in cfg.default_mounts]
+        mounts = list(cfg.mounts)
         if policy_path and not _covering_mount(policy_path, mounts):
             v.append(
                 Finding(

@@ -45,6 +45,8 @@ Code = Literal[
     "audit-log-maxbackup-too-low",
     "audit-log-maxsize-too-low",
     "audit-profile-none",
+    "kubeadm-config-invalid",
+    "static-pod-invalid",
     # Discovery in ConfigMaps and distribution configs (documents.py)
     "content-malformed",
     "content-unparseable",

@@ -58,7 +58,9 @@ Profile = Literal["baseline", "strict", "stig"]
 Decision = Literal["allow", "deny", "warn", "exempted", "skip"]
 
 # Violations no mode but warn lets through: kube-apiserver would not start.
-_ALWAYS_BLOCKING: frozenset[Code] = frozenset({"policy-invalid", "audit-flag-invalid", "apiserver-flags-invalid"})
+_ALWAYS_BLOCKING: frozenset[Code] = frozenset(
+    {"policy-invalid", "audit-flag-invalid", "apiserver-flags-invalid", "static-pod-invalid"}
+)
 # Change findings that are violations (in every mode but warn).
 _BLOCKING_CHANGES: frozenset[Code] = frozenset({"audit-flag-dropped", "configuration-dropped",
                                                 "configuration-deleted"})  # fmt: skip
