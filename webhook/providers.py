@@ -12,11 +12,10 @@ log then holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-import yaml
-
+# The CLI imports this module to list the providers in its options; the YAML and package-data
+# readers are imported only when a provider is loaded, so `auditwarden check` does not pay for them.
 PROVIDERS = ("gke", "aks", "eks")
 
 
@@ -33,6 +32,10 @@ class Provider:
 
 
 def load_provider(key: str) -> Provider:
+    from importlib import resources
+
+    import yaml
+
     data = resources.files("webhook") / "data" / "providers"
     meta: dict[str, Any] = yaml.safe_load((data / "providers.yaml").read_text("utf-8"))[key]
     text = (data / meta["policy"]).read_text("utf-8")
@@ -44,6 +47,8 @@ def load_provider(key: str) -> Provider:
 
 def _dropping(policy_text: str, verbs: list[str]) -> str:
     """The policy as a log that drops ``verbs`` holds it: a first rule ``level: None`` for them."""
+    import yaml
+
     policy = yaml.safe_load(policy_text)
     policy["rules"] = [{"level": "None", "verbs": list(verbs)}, *policy["rules"]]
     return yaml.safe_dump(policy, sort_keys=False)

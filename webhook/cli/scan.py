@@ -253,10 +253,11 @@ def _name(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """One object as the API serves it (JSON), or None when it does not exist."""
-    reader = {"configmaps": api.read_namespaced_config_map}[resource]
+    """One ConfigMap (``resource`` names it in errors) as the API serves it (JSON), or None when absent."""
     try:
-        return _decode(reader(name, namespace, _preload_content=False, _request_timeout=TIMEOUT))
+        return _decode(
+            api.read_namespaced_config_map(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)
+        )
     except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
         if getattr(exc, "status", None) == 404:
             return None

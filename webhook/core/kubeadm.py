@@ -47,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from webhook.core.jsontypes import json_type
 from webhook.core.versions import KubeVersion, format_version
 
 GROUP = "kubeadm.k8s.io"
@@ -159,7 +160,7 @@ class _Decoder:
             if path.startswith("apiServer.extra"):
                 path = "apiServer.ControlPlaneComponent." + path.removeprefix("apiServer.")
             self.type_error = (
-                f"json: cannot unmarshal {_json_kind(got)} into Go struct field {struct}.{path} of type {go_type}"
+                f"json: cannot unmarshal {json_type(got)} into Go struct field {struct}.{path} of type {go_type}"
             )
 
     def string(self, value: Any, struct: str, path: str) -> str:
@@ -196,18 +197,6 @@ class _Decoder:
             self.fail(value, struct, path, go_type)
             return []
         return value
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 # Fields of the decoded types (the ones not rendered are only checked for being known).
@@ -330,7 +319,7 @@ def read_error(api_version: Any, kubeadm: KubeVersion, *, allow_experimental: bo
         return f"couldn't get version/kind: apiVersion {api_version!r} is not a kubeadm API version"
     group, version = api_version.split("/", 1)
     if group != GROUP:
-        return f"no kind \"ClusterConfiguration\" is registered for version \"{api_version}\""
+        return f'no kind "ClusterConfiguration" is registered for version "{api_version}"'
     span = READ_BY.get(version)
     last = span[1] if span is not None else None
     if version in _OLD_KNOWN and (span is None or (last is not None and kubeadm > last)):
@@ -376,7 +365,7 @@ def render(
     if d.type_error is not None:
         out.errors.append(d.type_error)
         return out
-    out.strict += [f'strict decoding error: {u}' for u in d.unknown]
+    out.strict += [f"strict decoding error: {u}" for u in d.unknown]
     # ValidateClusterConfiguration (validation.go), the parts about what is rendered.
     certificates_dir = dec.certificates_dir or DEFAULT_CERTIFICATES_DIR
     if not certificates_dir.startswith("/"):
@@ -530,8 +519,11 @@ def _etcd_cert_dirs(files: Sequence[str], certs: str) -> list[str]:
     dirs: set[str] = set()
     for f in files:
         d = posixpath.dirname(f) or "."
-        if d == "." or d.startswith("/etc/ssl/certs") or d.startswith(certs) or any(
-            d.startswith(p) for p in CA_EXTRA_PATHS
+        if (
+            d == "."
+            or d.startswith("/etc/ssl/certs")
+            or d.startswith(certs)
+            or any(d.startswith(p) for p in CA_EXTRA_PATHS)
         ):
             continue
         exists = False
