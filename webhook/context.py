@@ -14,6 +14,7 @@ from pathlib import Path
 
 from webhook.core.builtin import BuiltinAPI, parse_builtin_api
 from webhook.core.categories import Catalog, parse_catalog
+from webhook.core.openshift import MANIFEST_FILES, Manifests, parse_manifests
 from webhook.core.verdict import Context, Profile
 from webhook.core.versions import NEWEST, KubeVersion
 
@@ -32,6 +33,16 @@ BUILTIN_API_FILE = Path(__file__).parent / "data" / "builtin-api-v1.37.json"
 def packaged_builtin_api() -> BuiltinAPI:
     """Kubernetes' built-in groups, resources and subresources (``webhook/data/builtin-api-v1.37.json``)."""
     return parse_builtin_api(json.loads(BUILTIN_API_FILE.read_text("utf-8")))
+
+
+#: library-go's audit manifests, pinned (webhook/data/openshift/PROVENANCE.md).
+OPENSHIFT_DIR = Path(__file__).parent / "data" / "openshift"
+
+
+@lru_cache(maxsize=1)
+def packaged_openshift_manifests() -> Manifests:
+    """The OpenShift operators' base audit policy and profile rules (``webhook/data/openshift/``)."""
+    return parse_manifests({name: (OPENSHIFT_DIR / name).read_text("utf-8") for name in MANIFEST_FILES})
 
 
 def build_context(
@@ -57,4 +68,5 @@ def build_context(
         policy_files=dict(policy_files or {}),
         require_kind_label=require_kind_label,
         builtin_api=packaged_builtin_api(),
+        openshift_manifests=packaged_openshift_manifests(),
     )

@@ -3,11 +3,12 @@ change analysis compares between an old and a new version."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from webhook.core import apiserver
+from webhook.core import apiserver, openshift
 from webhook.core.builtin import NO_BUILTIN_API, BuiltinAPI
 from webhook.core.categories import Catalog, Profile
 from webhook.core.coverage import FIX_HINT, PROFILE_CODES, CategoryResult, Coverage, assess
@@ -52,6 +53,7 @@ class Settings:
     policy_files: Mapping[str, str]
     require_kind_label: bool = False
     builtin_api: BuiltinAPI = NO_BUILTIN_API
+    openshift_manifests: openshift.Manifests | None = None  # library-go's audit manifests (OpenShift APIServer)
 
 
 def invalid_policy_finding(err: PolicyError) -> Finding:
@@ -182,38 +184,126 @@ def analyse_apiserver(doc: Document, source: str, s: Settings) -> list[DocumentR
     return [result] if sub is None else [result, sub]
 
 
-def analyse_openshift(doc: Document, source: str) -> DocumentResult:
-    """OpenShift ``APIServer`` config: ``spec.audit.profile: None`` switches auditing off."""
-    spec = doc.obj.get("spec")
-    audit = spec.get("audit") if isinstance(spec, Mapping) else None
-    audit = audit if isinstance(audit, Mapping) else {}
-    profile = audit.get("profile", "Default")
+def analyse_openshift(doc: Document, source: str, s: Settings) -> DocumentResult:
+    """OpenShift ``APIServer``: the policy the operators render from ``spec.audit``, judged as any policy.
+
+    The findings say what can be changed (``spec.audit.profile``, ``spec.audit.customRules``) and
+    where each rule of the rendered policy comes from (:mod:`webhook.core.openshift`).  They point
+    at no rule of the file: the policy is not in it.
+    """
+    audit, errors = openshift.effective_audit(doc.obj)
+    if errors:
+        return DocumentResult(
+            source=source, kind=doc.kind, valid=False, covered_count=0, key=doc.key,
+            violations=(Finding("openshift-audit-invalid",
+                                "the API server would refuse this APIServer object (CRD "
+                                "apiservers.config.openshift.io): "
+                                + "; ".join(errors[:5]) + (f" (+{len(errors) - 5} more)" if len(errors) > 5 else "")
+                                + ". Fix: use one of the profiles " + ", ".join(openshift.PROFILES)
+                                + " and a non-empty group per custom rule."),),
+            summary="The APIServer object is invalid: the API server would refuse it.",
+        )  # fmt: skip
+    profile = audit["profile"]
+    custom = audit.get("customRules") or []
     violations: list[Finding] = []
     warnings: list[Finding] = []
     if profile == "None":
-        violations.append(
-            Finding(
+        violations.append(Finding(
+            "audit-profile-none",
+            "spec.audit.profile: None switches audit logging off for every OpenShift API server (kube-apiserver, "
+            "openshift-apiserver, oauth-apiserver). Fix: set spec.audit.profile: Default (or WriteRequestBodies, "
+            "AllRequestBodies) in the APIServer cluster object.",
+        ))  # fmt: skip
+    for cr in custom:
+        if cr["profile"] == "None":
+            warnings.append(Finding(
                 "audit-profile-none",
-                "spec.audit.profile: None disables API-server audit logging for the whole cluster. "
-                "Fix: use Default (or WriteRequestBodies/AllRequestBodies).",
-            )
-        )
-    for rule in audit.get("customRules") or []:
-        if isinstance(rule, Mapping) and rule.get("profile") == "None":
-            warnings.append(
-                Finding(
-                    "audit-profile-none",
-                    f"customRules: requests of group {rule.get('group')!r} are not audited (profile None)",
-                )
-            )
-    return DocumentResult(source=source, kind=doc.kind, valid=True, key=doc.key,
-                          violations=tuple(violations), warnings=tuple(warnings),
-                          summary=f"OpenShift audit profile {profile}.")  # fmt: skip
+                f"spec.audit.customRules: requests of users in group {cr['group']} are not audited (profile None). "
+                "Fix: give that custom rule another profile, or remove it.",
+            ))  # fmt: skip
+    settings = f"OpenShift spec.audit.profile {profile}" + (
+        " with customRules " + ", ".join(f"{cr['group']}: {cr['profile']}" for cr in custom) if custom else ""
+    )
+    if s.openshift_manifests is None:
+        warnings.append(Finding("policy-content-unseen", "the OpenShift audit manifests were not loaded, so the "
+                                "rendered policy's category coverage is not judged"))  # fmt: skip
+        return DocumentResult(source=source, kind=doc.kind, valid=True, key=doc.key, violations=tuple(violations),
+                              warnings=tuple(warnings), summary=f"{settings}.")  # fmt: skip
+    manifests = s.openshift_manifests
+    try:
+        policy = decode_policy(openshift.render(audit, manifests), s.version)
+    except (openshift.RenderError, PolicyError) as err:  # pragma: no cover - valid settings always render
+        return DocumentResult(source=source, kind=doc.kind, valid=False, covered_count=0, key=doc.key,
+                              violations=(Finding("openshift-audit-invalid", f"the operators cannot render the "
+                                                  f"audit policy: {err}"),),
+                              summary=f"{settings}: no audit policy can be rendered.")  # fmt: skip
+    cov = assess(policy, s.catalog, s.profile, s.version, s.builtin_api)
+    origins = openshift.rule_origins(audit, manifests)
+    categories = tuple(
+        replace(c, missed=tuple(replace(m, reason=_from(m.reason, m.rule, origins)) for m in c.missed))
+        for c in cov.categories.values()
+    )
+
+    def meets(codes: frozenset[str]) -> Callable[[dict[str, Any]], bool]:
+        def check(rendered: dict[str, Any]) -> bool:
+            other = assess(decode_policy(rendered, s.version), s.catalog, s.profile, s.version, warnings=False)
+            return not any(v.code in codes for v in other.violations)
+
+        return check
+
+    # The fix goes with the first violation of its kind: categories (below the minimum, a required
+    # one missing) or a required stage.
+    fixed: set[str] = set()
+    for v in cov.violations:
+        message = v.message.replace(f" {FIX_HINT}", "")
+        group = "stage" if v.code == "stage-omitted" else "categories" if v.code in _BELOW else None
+        if group == "stage":
+            message = message.split(" Fix:")[0].replace("the policy's omitStages",
+                                                          "the operator's base policy's omitStages")
+        message = _with_origins(message, origins)
+        if group is not None and group not in fixed:
+            fixed.add(group)
+            responsible = (_stage_rules(policy, s.profile) if group == "stage"
+                           else [m.rule for c in categories for m in c.missed if m.rule is not None])  # fmt: skip
+            codes = frozenset({"stage-omitted"}) if group == "stage" else _BELOW
+            message = f"{message} {openshift.fix_sentence(audit, responsible, manifests, meets(codes))}"
+        violations.append(Finding(v.code, message))
+    warnings += [Finding(w.code, _with_origins(w.message, origins)) for w in cov.warnings]
+    summary = cov.summary.replace("Audit policy covers", f"{settings}: the audit policy the operators render covers")
+    return DocumentResult(
+        source=source, kind=doc.kind, valid=True, categories=categories, covered_count=cov.covered_count,
+        violations=tuple(violations), warnings=tuple(warnings), summary=summary, key=doc.key,
+        covered=frozenset(cov.covered),
+    )  # fmt: skip
+
+
+_BELOW: frozenset[str] = frozenset({"categories-below-minimum", "category-required"})
+_RULE_REF = re.compile(r"\brule (\d+)\b")
+
+
+def _from(reason: str, rule: int | None, origins: list[str]) -> str:
+    """A miss's reason with where its rule comes from."""
+    if rule is None or not 0 <= rule < len(origins):
+        return reason
+    return f"{reason} [rule {rule}: {origins[rule]}]"
+
+
+def _with_origins(message: str, origins: list[str]) -> str:
+    """A message about rules of the rendered policy, with where each rule it names comes from."""
+    named = dict.fromkeys(int(n) for n in _RULE_REF.findall(message) if int(n) < len(origins))
+    if not named or "[rule " in message:
+        return message
+    return f"{message} [{'; '.join(f'rule {n}: {origins[n]}' for n in named)}]"
+
+
+def _stage_rules(policy: Policy, profile: Profile) -> list[int]:
+    required = set(profile.required_stages)
+    return [i for i, r in enumerate(policy.rules) if r.level != "None" and set(r.omit_stages) & required]
 
 
 def analyse_document(doc: Document, source: str, s: Settings) -> list[DocumentResult]:
     if doc.kind == "audit-policy":
         return [analyse_policy(doc.obj, source, doc.key, s)]
     if doc.kind == "openshift-apiserver":
-        return [analyse_openshift(doc, source)]
+        return [analyse_openshift(doc, source, s)]
     return analyse_apiserver(doc, source, s)

@@ -45,6 +45,7 @@ Code = Literal[
     "audit-log-maxbackup-too-low",
     "audit-log-maxsize-too-low",
     "audit-profile-none",
+    "openshift-audit-invalid",
     "kubeadm-config-invalid",
     "static-pod-invalid",
     # Discovery in ConfigMaps and distribution configs (documents.py)

@@ -36,6 +36,7 @@ from webhook.core.builtin import NO_BUILTIN_API, BuiltinAPI
 from webhook.core.categories import Catalog
 from webhook.core.documents import discover, object_name
 from webhook.core.findings import Code, Finding
+from webhook.core.openshift import Manifests
 from webhook.core.precheck import is_kubelet_cleanup, is_mirror_pod
 from webhook.core.versions import NEWEST, KubeVersion
 
@@ -145,11 +146,14 @@ class Context:
     require_kind_label: bool = False
     # Built-in resources and API groups, for the "rule can never match" warnings.
     builtin_api: BuiltinAPI = NO_BUILTIN_API
+    # library-go's audit manifests, to render an OpenShift APIServer's policy (webhook/data/openshift/).
+    openshift_manifests: Manifests | None = None
 
     def settings(self) -> Settings:
         return Settings(
             self.catalog, self.catalog.profiles[self.profile], self.kubernetes_version, self.policy_files,
             require_kind_label=self.require_kind_label, builtin_api=self.builtin_api,
+            openshift_manifests=self.openshift_manifests,
         )  # fmt: skip
 
 
@@ -374,7 +378,7 @@ def _decide(
             Finding("exempted", f"allowed only because {exempted_by} is exempt (break-glass); it violates the rules"),
             *warnings,
         ]
-    policies = [r for r in summary_from if r.kind == "audit-policy"]
+    policies = [r for r in summary_from if r.categories is not None]  # a policy, or one rendered (OpenShift)
     categories: tuple[str, ...] = ()
     if policies:
         summary = policies[0].summary
