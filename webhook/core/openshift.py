@@ -92,6 +92,18 @@ def parse_manifests(texts: Mapping[str, str]) -> Manifests:
     return Manifests(base=base, rules=rules)
 
 
+def go_policy(raw: Any) -> dict[str, Any]:
+    """A policy document unmarshalled into ``auditv1.Policy`` and marshalled back (encoding/json's rules):
+    the form :func:`render` returns, to compare a policy written by hand or by upstream with it."""
+    if not isinstance(raw, Mapping):
+        raise ManifestError("a policy: expected an object")
+    out: dict[str, Any] = {k: raw[k] for k in ("kind", "apiVersion") if isinstance(raw.get(k), str) and raw[k]}
+    meta = raw.get("metadata")
+    if isinstance(meta, Mapping) and meta:
+        out["metadata"] = dict(meta)
+    return {**out, **_go_struct(raw, _POLICY_FIELDS, "policy")}
+
+
 def _go_struct(raw: Any, fields: Sequence[tuple[str, str]], where: str) -> dict[str, Any]:
     """``raw`` unmarshalled into a Go struct with ``fields`` and marshalled back (encoding/json).
 
