@@ -7,7 +7,9 @@ installed stays invisible until someone edits it.  ``scan`` reads, with the call
 * the kube-apiserver mirror Pods (their flags; the policy file's content through
   ``--policy-file-map``);
 * every ConfigMap that may carry audit configuration (the webhook's own pre-filter decides,
-  :func:`webhook.core.precheck.is_relevant`),
+  :func:`webhook.core.precheck.is_relevant`);
+* OpenShift's ``APIServer`` ``cluster`` (``apiservers.config.openshift.io``) when the API has it
+  and every namespace is scanned (it is cluster-scoped),
 
 and judges each with the same :func:`webhook.core.verdict.judge` as ``check`` (a CREATE in
 ``enforce``).  The output is ``check``'s, with ``source`` naming the object (``ConfigMap
@@ -245,6 +247,59 @@ def _objects(api: CoreV1Api, scope: list[str] | None, unreadable: list[str]) -> 
                     obj.setdefault("apiVersion", "v1")
                     obj.setdefault("kind", kind)
                     yield f"{kind} {ident[0]}/{ident[1]}", obj
+    if scope is None:  # cluster-scoped: read when every namespace is scanned
+        yield from _openshift_apiserver(unreadable)
+
+
+OPENSHIFT = ("config.openshift.io", "v1", "apiservers", "cluster")  # group, version, plural, name
+
+
+def _openshift_apiserver(unreadable: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """OpenShift's ``APIServer`` ``cluster`` (its ``spec.audit`` is what the operators render the policy from).
+
+    Only when the API has it: a 404 (the group is not served, or it is and holds no ``cluster``:
+    then no operator renders a policy from it) yields nothing, like an absent kubeadm-config; a
+    403 is an unreadable line naming the grant, unless discovery shows the API is not served
+    (RBAC refuses before the API server looks for the resource).  README "Scanning an existing cluster".
+    """
+    from kubernetes import client
+
+    group, version, plural, name = OPENSHIFT
+    api = client.CustomObjectsApi()
+    what = f"cannot get {plural}.{group} {name}"
+    try:
+        obj = _decode(api.get_cluster_custom_object(group, version, plural, name, _preload_content=False,
+                                                    _request_timeout=TIMEOUT))  # fmt: skip
+    except ReadError as exc:
+        unreadable.append(f"{what}: {exc}")
+        return
+    except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
+        status = getattr(exc, "status", None)
+        if status == 404 or (status == 403 and _served(api.api_client) is False):
+            return
+        if status == 403:
+            unreadable.append(f"{what}: forbidden. Grant the scanning identity get on {plural}.{group} (a "
+                              "ClusterRole bound to it; the chart's scan ClusterRole has this rule)")  # fmt: skip
+        elif status == 401:
+            unreadable.append(f"{what}: unauthorized (the kubeconfig's credentials were not accepted)")
+        elif status is not None:
+            unreadable.append(f"{what}: the API server answered {status} {getattr(exc, 'reason', '') or ''}".rstrip())
+        else:
+            unreadable.append(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
+        return
+    yield f"APIServer {name}", obj
+
+
+def _served(api_client: Any) -> bool | None:
+    """Does discovery list ``apiservers`` in ``config.openshift.io/v1``? None when discovery fails too."""
+    group, version, plural, _ = OPENSHIFT
+    try:
+        response = api_client.call_api(f"/apis/{group}/{version}", "GET", auth_settings=["BearerToken"],
+                                       _preload_content=False, _request_timeout=TIMEOUT)  # fmt: skip
+        doc = json.loads(response[0].data)
+    except Exception as exc:
+        return False if getattr(exc, "status", None) == 404 else None
+    return any(isinstance(r, dict) and r.get("name") == plural for r in doc.get("resources") or ())
 
 
 def _name(obj: dict[str, Any]) -> tuple[str, str]:
