@@ -275,7 +275,7 @@ def _openshift_apiserver(unreadable: list[str]) -> Iterator[tuple[str, dict[str,
         return
     except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
         status = getattr(exc, "status", None)
-        if status == 404 or (status == 403 and _served(api.api_client) is False):
+        if status == 404 or (status == 403 and _served() is False):
             return
         if status == 403:
             unreadable.append(f"{what}: forbidden. Grant the scanning identity get on {plural}.{group} (a "
@@ -290,16 +290,18 @@ def _openshift_apiserver(unreadable: list[str]) -> Iterator[tuple[str, dict[str,
     yield f"APIServer {name}", obj
 
 
-def _served(api_client: Any) -> bool | None:
-    """Does discovery list ``apiservers`` in ``config.openshift.io/v1``? None when discovery fails too."""
-    group, version, plural, _ = OPENSHIFT
+def _served() -> bool | None:
+    """Does discovery list the ``config.openshift.io/v1`` group version? None when discovery fails too."""
+    from kubernetes import client
+
+    group, version, _, _ = OPENSHIFT
     try:
-        response = api_client.call_api(f"/apis/{group}/{version}", "GET", auth_settings=["BearerToken"],
-                                       _preload_content=False, _request_timeout=TIMEOUT)  # fmt: skip
-        doc = json.loads(response[0].data)
-    except Exception as exc:
-        return False if getattr(exc, "status", None) == 404 else None
-    return any(isinstance(r, dict) and r.get("name") == plural for r in doc.get("resources") or ())
+        doc = _decode(client.ApisApi().get_api_versions(_preload_content=False, _request_timeout=TIMEOUT))
+    except Exception:
+        return None
+    return any(isinstance(g, dict) and g.get("name") == group
+               and any(isinstance(v, dict) and v.get("version") == version for v in g.get("versions") or ())
+               for g in doc.get("groups") or ())  # fmt: skip
 
 
 def _name(obj: dict[str, Any]) -> tuple[str, str]:
