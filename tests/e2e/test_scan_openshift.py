@@ -94,6 +94,7 @@ def apiserver(spec: dict[str, Any]) -> dict[str, Any]:
 SPECS = {
     "profile-none": {"audit": {"profile": "None"}},
     "defaulted": {},  # the API server fills in spec.audit {profile: Default}
+    "nulls": {"audit": {"profile": None, "customRules": None}},  # pruned, then defaulted
     "write-request-bodies": {"audit": {"profile": "WriteRequestBodies"}},
     "custom-rules": {"audit": {"profile": "Default", "customRules": [
         {"group": "system:authenticated", "profile": "None"}, {"group": "ci-bots", "profile": "AllRequestBodies"}]}},

@@ -114,7 +114,8 @@ def test_profile_none_is_a_violation_that_says_what_to_set() -> None:
     assert result.kind == "openshift-apiserver" and result.covered_count == 0
 
 
-@pytest.mark.parametrize("spec", [{}, {"audit": {}}, {"audit": {"profile": "Default"}}], ids=["spec", "audit", "set"])
+@pytest.mark.parametrize("spec", [{}, {"audit": {}}, {"audit": None}, {"audit": {"profile": None, "customRules": None}},
+                                  {"audit": {"profile": "Default"}}], ids=["spec", "audit", "null", "nulls", "set"])
 def test_the_default_profile_covers_every_category_at_metadata(spec: dict[str, Any]) -> None:
     """The CRD's defaults: spec.audit {profile: Default}, profile Default."""
     v = verdict(apiserver(spec))
@@ -175,6 +176,15 @@ def test_an_object_without_spec_is_refused_as_the_crd_requires_it() -> None:
     obj = apiserver()
     del obj["spec"]
     assert "spec: Required value" in verdict(obj).violations[0].message
+
+
+def test_without_the_manifests_the_coverage_is_not_judged_and_says_so() -> None:
+    from dataclasses import replace
+
+    ctx = replace(build_context(), openshift_manifests=None)
+    v = judge(apiserver(profile="None"), None, operation="CREATE", mode="enforce", context=ctx)
+    assert codes(v.violations) == ["audit-profile-none"] and codes(v.warnings) == ["policy-content-unseen"]
+    assert v.results[0].categories is None
 
 
 def test_check_on_a_file_reports_the_rendered_policy(tmp_path: Path) -> None:

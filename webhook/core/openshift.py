@@ -22,7 +22,8 @@ that rendering, ported from OpenShift's own code:
 
 * ``github.com/openshift/api`` ``config/v1/types_apiserver.go`` and its CRD
   (``apiservers.config.openshift.io``): ``spec`` is required; ``spec.audit`` defaults to
-  ``{profile: Default}`` and ``profile`` to ``Default``; ``profile`` and each custom rule's
+  ``{profile: Default}`` and ``profile`` to ``Default`` (a null counts as absent: the API server
+  prunes nulls of non-nullable fields before it defaults); ``profile`` and each custom rule's
   ``profile`` are one of Default, WriteRequestBodies, AllRequestBodies, None; a custom rule needs
   a non-empty ``group`` and a ``profile``, and ``customRules`` is a map keyed by ``group`` (no
   group twice).  The API server applies these defaults and refuses what breaks these rules, so
@@ -179,10 +180,14 @@ def effective_audit(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         return {}, ["spec: Required value"]
     if not isinstance(spec, Mapping):
         return {}, [f"spec: Invalid value: {_go_type(spec)}: spec in body must be of type object"]
-    audit_raw = spec.get("audit", {"profile": "Default"})
+    # A null is pruned before defaulting (none of these fields is nullable): it counts as absent.
+    audit_raw = spec.get("audit")
+    if audit_raw is None:
+        audit_raw = {"profile": "Default"}
     if not isinstance(audit_raw, Mapping):
         return {}, [f"spec.audit: Invalid value: {_go_type(audit_raw)}: spec.audit in body must be of type object"]
-    audit: dict[str, Any] = {"profile": audit_raw.get("profile", "Default")}
+    profile = audit_raw.get("profile")
+    audit: dict[str, Any] = {"profile": "Default" if profile is None else profile}
     _check_profile(audit["profile"], "spec.audit.profile", errors)
     rules = audit_raw.get("customRules")
     if rules is not None:
