@@ -188,3 +188,50 @@ def test_reports_are_written_updated_in_place_and_removed(seeded: dict[str, Any]
     assert updated["summary"]["fail"] == 0 and updated["summary"]["pass"] == 6
     listed = cluster.kubectl("get", "reports", "-n", ns, check=True).stdout
     assert "auditwarden-configmap-weak" in listed
+
+
+@pytest.mark.parametrize("fmt", ["openreports", "wgpolicyk8s"])
+def test_a_whole_cluster_scan_also_keeps_the_cluster_report(seeded: dict[str, Any], cluster: Cluster,
+                                                            fmt: str) -> None:  # fmt: skip
+    """`scan -A --write-reports` in either report API: a report per judged object, listed by `kubectl get
+    <reports>,<clusterreports> -A`, and `auditwarden-cluster` with what belongs to no object (here the AKS
+    provider's policy); a cluster-scoped report of auditwarden's that is no longer true is removed."""
+    ns = seeded["namespace"]
+    plural, cluster_plural, group = {"openreports": ("reports", "clusterreports", "openreports.io"),
+                                     "wgpolicyk8s": ("policyreports", "clusterpolicyreports", "wgpolicyk8s.io")}[fmt]
+    for f in sorted((Path(CHART) / "files" / fmt).glob("*.yaml")):
+        cluster.kubectl("apply", "--server-side", "-f", str(f), check=True)
+    for p in (plural, cluster_plural):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{p}.{group}", "--timeout=60s", check=True)
+    kind = {"openreports": "ClusterReport", "wgpolicyk8s": "ClusterPolicyReport"}[fmt]
+    stale = {"apiVersion": f"{group}/{'v1alpha1' if fmt == 'openreports' else 'v1alpha2'}", "kind": kind,
+             "metadata": {"name": "auditwarden-apiserver-gone",
+                          "labels": {"app.kubernetes.io/managed-by": "auditwarden"}},
+             "results": [{"policy": "audit-configuration", "result": "pass"}]}  # fmt: skip
+    cluster.kubectl("create", "-f", "-", input=json.dumps(stale), check=True)
+
+    admin = str(cluster.kubeconfig("admin"))
+    out = run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--reports-format", fmt, "--provider", "aks",
+              "--format", "json")  # fmt: skip
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr
+    assert json.loads(out.stdout)["summary"]["unreadable"] == [], out.stdout[-3000:]
+    listed = json.loads(cluster.kubectl("get", f"{plural}.{group},{cluster_plural}.{group}", "-A", "-o", "json",
+                                        check=True).stdout)["items"]  # fmt: skip
+    names = {(r["metadata"].get("namespace"), r["metadata"]["name"]): r for r in listed}
+    assert (None, "auditwarden-apiserver-gone") not in names
+    assert {(ns, "auditwarden-configmap-good"), (ns, "auditwarden-pod-kube-apiserver-weak")} <= set(names)
+    whole = names[(None, "auditwarden-cluster")]
+    assert whole["kind"] == kind and "scope" not in whole
+    documents = {r["properties"]["document"] for r in whole["results"]}
+    assert documents == {"provider aks", "provider aks (only kube-audit-admin exported)"}, documents
+    assert whole["summary"]["fail"] > 0  # kube-audit-admin drops get/list: Secret reads are not exported
+    assert all(r["source"] == "auditwarden" and r["timestamp"]["seconds"] > 0 for r in whole["results"])
+
+    again = run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--reports-format", fmt, "--format", "json")
+    assert again.returncode == 1, again.stdout[-3000:] + again.stderr
+    after = json.loads(cluster.kubectl("get", f"{cluster_plural}.{group}", "auditwarden-cluster", "-o", "json",
+                                       check=True).stdout)  # fmt: skip
+    assert after["metadata"]["uid"] == whole["metadata"]["uid"]  # updated in place
+    assert [r["policy"] for r in after["results"]] == ["scan"]  # no provider now: nothing but a clean read
+    table = cluster.kubectl("get", f"{plural}.{group},{cluster_plural}.{group}", "-A", check=True).stdout
+    assert "auditwarden-cluster" in table and "auditwarden-configmap-good" in table

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -37,6 +37,8 @@ from webhook.cli.common import (
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Api
+
+    from webhook.openreports import ReportFormat
 
 KUBE_SYSTEM = "kube-system"
 PAGE = 250
@@ -60,16 +62,25 @@ class ReadError(Exception):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "openreports"]),
+    type=click.Choice(["text", "json", "sarif", "openreports", "wgpolicyk8s"]),
     default="text",
     show_default=True,
-    help="openreports: the results as OpenReports Report objects (a YAML List), one per judged object.",
+    help="openreports: the results as OpenReports Report/ClusterReport objects (a YAML List); wgpolicyk8s: the "
+    "same as wg-policy PolicyReport/ClusterPolicyReport objects.",
 )
 @click.option(
     "--write-reports",
     is_flag=True,
-    help="Also write the OpenReports Reports into the cluster: created, updated in place, and removed when no "
-    "longer true (needs the OpenReports CRDs and write access to reports.openreports.io).",
+    help="Also write the reports into the cluster: created, updated in place, and removed when no longer true "
+    "(needs the report CRDs and write access to them; see --reports-format).",
+)
+@click.option(
+    "--reports-format",
+    type=click.Choice(["openreports", "wgpolicyk8s"]),
+    default="openreports",
+    show_default=True,
+    help="The API --write-reports writes: openreports.io/v1alpha1 Report/ClusterReport, or wgpolicyk8s.io/v1alpha2 "
+    "PolicyReport/ClusterPolicyReport.",
 )
 @provider_option
 def scan(
@@ -83,6 +94,7 @@ def scan(
     all_namespaces: bool,
     fmt: str,
     write_reports: bool,
+    reports_format: ReportFormat,
     providers: tuple[str, ...],
 ) -> None:
     """Judge the audit configuration a cluster holds now (kubeadm-config, apiserver mirror Pods, ConfigMaps)."""
@@ -99,6 +111,7 @@ def scan(
         report.unreadable.append(str(exc))
         api = None
     judged_providers = judge_providers(report, providers, ctx)
+    cluster_wide = list(report.results)  # the providers' policies belong to no object
     judged: list[tuple[dict[str, Any], list[Any]]] = []
     scope = list(dict.fromkeys(namespaces)) or None  # None: every namespace
     if api is not None:
@@ -106,17 +119,14 @@ def scan(
             before = len(report.results)
             judge_into(report, obj, source, ctx)
             judged.append((obj, report.results[before:]))
-    reports: list[dict[str, Any]] = []
-    if fmt == "openreports" or write_reports:
-        from webhook.openreports import build_report
-
-        reports = [build_report(obj, results) for obj, results in judged]
     if write_reports and api is not None:
-        _write_reports(reports, scope, report.unreadable)
-    if fmt == "openreports":
+        _write_reports(_reports(judged, cluster_wide, report.unreadable, scope, reports_format), scope,
+                       report.unreadable, reports_format)  # fmt: skip
+    if fmt in ("openreports", "wgpolicyk8s"):
         import yaml
 
-        click.echo(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": reports}, sort_keys=False), nl=False)
+        items = _reports(judged, cluster_wide, report.unreadable, scope, cast("ReportFormat", fmt))
+        click.echo(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}, sort_keys=False), nl=False)
         for line in report.unreadable:
             click.echo(f"auditwarden scan: {line}", err=True)
     else:
@@ -124,54 +134,108 @@ def scan(
     sys.exit(report.exit_code)
 
 
-def _write_reports(reports: list[dict[str, Any]], scope: list[str] | None, problems: list[str]) -> None:
-    """Create or update (in place) each Report; delete auditwarden's Reports in ``scope`` that are no longer true."""
+def _reports(
+    judged: list[tuple[dict[str, Any], list[Any]]], cluster_wide: list[Any], unreadable: list[str],
+    scope: list[str] | None, fmt: ReportFormat,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One report per judged object, and ``auditwarden-cluster`` when the whole cluster was scanned."""
+    import time
+
+    from webhook.openreports import build_cluster_report, build_report
+
+    now = time.time()
+    out = [build_report(obj, results, fmt=fmt, now=now) for obj, results in judged]
+    if scope is None:
+        out.append(build_cluster_report(cluster_wide, unreadable, fmt=fmt, now=now))
+    return out
+
+
+def _write_reports(reports: list[dict[str, Any]], scope: list[str] | None, problems: list[str],
+                   fmt: ReportFormat) -> None:  # fmt: skip
+    """Create or update (in place) each report; delete auditwarden's reports that are no longer true.
+
+    A ``--namespace`` scan touches only the namespaced reports of those namespaces; cluster-scoped
+    reports are written and pruned by a scan of the whole cluster.
+    """
     from kubernetes import client
 
-    from webhook.openreports import API_VERSION, MANAGED_BY
+    from webhook.openreports import APIS, MANAGED_BY
 
-    group, version = API_VERSION.split("/")
-    api = client.CustomObjectsApi()
+    api = APIS[fmt]
+    objects = client.CustomObjectsApi()
     wanted = set()
     for rep in reports:
-        ns, name = rep["metadata"]["namespace"], rep["metadata"]["name"]
+        ns, name = rep["metadata"].get("namespace"), rep["metadata"]["name"]
+        plural = api.plural if ns else api.cluster_plural
+        where = f"{plural}.{api.group} {name}{f' in namespace {ns}' if ns else ''}"
         wanted.add((ns, name))
         try:
-            try:
-                current: Any = api.get_namespaced_custom_object(
-                    group, version, ns, "reports", name, _request_timeout=TIMEOUT
-                )
-            except Exception as exc:
-                if getattr(exc, "status", None) != 404 or _crd_missing(exc):
-                    raise
-                api.create_namespaced_custom_object(group, version, ns, "reports", rep, _request_timeout=TIMEOUT)
-            else:
-                rep["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                api.replace_namespaced_custom_object(group, version, ns, "reports", name, rep, _request_timeout=TIMEOUT)
+            _put(objects, api.group, api.version, plural, ns, name, rep)
         except Exception as exc:
-            problems.append(_report_problem(exc, f"write report {name} in namespace {ns}"))
+            if not _namespace_terminating(exc):  # its objects are going away, and their report with them
+                problems.append(_report_problem(exc, f"write {where}", api.group, plural))
     selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
-    targets: list[str | None] = list(scope) if scope else [None]
-    for ns in targets:
+    targets: list[tuple[str, str | None]] = [(api.plural, ns) for ns in scope] if scope else [
+        (api.plural, None), (api.cluster_plural, None)]  # fmt: skip
+    for plural, ns in targets:
         try:
             found: Any
             if ns is None:
-                found = api.list_cluster_custom_object(group, version, "reports", label_selector=selector,
-                                                       _request_timeout=TIMEOUT)  # fmt: skip
+                found = objects.list_cluster_custom_object(api.group, api.version, plural, label_selector=selector,
+                                                           _request_timeout=TIMEOUT)  # fmt: skip
             else:
-                found = api.list_namespaced_custom_object(group, version, ns, "reports", label_selector=selector,
-                                                          _request_timeout=TIMEOUT)  # fmt: skip
+                found = objects.list_namespaced_custom_object(api.group, api.version, ns, plural,
+                                                              label_selector=selector,
+                                                              _request_timeout=TIMEOUT)  # fmt: skip
             for item in found.get("items") or []:
                 meta = item.get("metadata") or {}
-                if (meta.get("namespace"), meta.get("name")) not in wanted:
-                    api.delete_namespaced_custom_object(group, version, meta["namespace"], "reports", meta["name"],
-                                                        _request_timeout=TIMEOUT)  # fmt: skip
+                key = (meta.get("namespace") or None, meta.get("name"))
+                if key in wanted:
+                    continue
+                if key[0] is None:
+                    objects.delete_cluster_custom_object(api.group, api.version, plural, meta["name"],
+                                                         _request_timeout=TIMEOUT)  # fmt: skip
+                else:
+                    objects.delete_namespaced_custom_object(api.group, api.version, key[0], plural, meta["name"],
+                                                            _request_timeout=TIMEOUT)  # fmt: skip
         except Exception as exc:
-            problems.append(
-                _report_problem(
-                    exc, f"remove stale reports {'in all namespaces' if ns is None else f'in namespace {ns}'}"
-                )
-            )
+            where = "in all namespaces" if ns is None else f"in namespace {ns}"
+            problems.append(_report_problem(exc, f"remove stale {plural}.{api.group} {where}", api.group, plural))
+
+
+def _put(objects: Any, group: str, version: str, plural: str, ns: str | None, name: str, rep: dict[str, Any]) -> None:
+    """Create ``rep``, or replace the one there (same object: its uid stays, its resourceVersion moves)."""
+    scoped = (ns,) if ns else ()
+    kind = "namespaced" if ns else "cluster"
+    try:
+        current = getattr(objects, f"get_{kind}_custom_object")(group, version, *scoped, plural, name,
+                                                                 _request_timeout=TIMEOUT)  # fmt: skip
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404 or _crd_missing(exc):
+            raise
+        getattr(objects, f"create_{kind}_custom_object")(group, version, *scoped, plural, rep,
+                                                         _request_timeout=TIMEOUT)  # fmt: skip
+        return
+    rep["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    getattr(objects, f"replace_{kind}_custom_object")(group, version, *scoped, plural, name, rep,
+                                                      _request_timeout=TIMEOUT)  # fmt: skip
+
+
+def _namespace_terminating(exc: Exception) -> bool:
+    """A create refused by the NamespaceLifecycle admission plugin: the namespace is being deleted.
+
+    The refusal is a 403 whose status details carry the cause ``NamespaceTerminating``
+    (staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go,
+    ``v1.NamespaceTerminatingCause``).
+    """
+    if getattr(exc, "status", None) != 403:
+        return False
+    try:
+        status = json.loads(getattr(exc, "body", "") or "{}")
+    except ValueError:
+        return False
+    causes = ((status.get("details") or {}).get("causes") or []) if isinstance(status, dict) else []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 def _crd_missing(exc: Exception) -> bool:
@@ -179,14 +243,15 @@ def _crd_missing(exc: Exception) -> bool:
     return "the server could not find the requested resource" in body and '"name"' not in body
 
 
-def _report_problem(exc: Exception, what: str) -> str:
+def _report_problem(exc: Exception, what: str, group: str, plural: str) -> str:
     status = getattr(exc, "status", None)
     if status == 404 and _crd_missing(exc):
-        return (f"cannot {what}: the OpenReports CRDs are not installed (reports.openreports.io); install them "
-                "from OpenReports or Kyverno, or with the chart's reports.installCRDs=true")  # fmt: skip
+        origin = ("OpenReports or Kyverno, or with the chart's reports.installCRDs=true" if group == "openreports.io"
+                  else "Kyverno or wg-policy, or with the chart's reports.installCRDs=true")  # fmt: skip
+        return f"cannot {what}: the CRD {plural}.{group} is not installed; install it from {origin}"
     if status == 403:
         return (f"cannot {what}: forbidden. Grant the scanning identity get, list, create, update and delete on "
-                "reports.openreports.io (the chart's reports ClusterRole has them)")  # fmt: skip
+                f"{plural}.{group} (the chart's reports ClusterRole has them)")  # fmt: skip
     if status is not None:
         return f"cannot {what}: the API server answered {status} {getattr(exc, 'reason', '') or ''}".rstrip()
     return f"cannot {what}: {type(exc).__name__}: {_first_line(exc)}"
