@@ -235,3 +235,38 @@ def test_a_whole_cluster_scan_also_keeps_the_cluster_report(seeded: dict[str, An
     assert [r["policy"] for r in after["results"]] == ["scan"]  # no provider now: nothing but a clean read
     table = cluster.kubectl("get", f"{plural}.{group},{cluster_plural}.{group}", "-A", check=True).stdout
     assert "auditwarden-cluster" in table and "auditwarden-configmap-good" in table
+
+
+def test_a_server_it_cannot_trust_or_reach_is_a_clear_line_and_exit_2(cluster: Cluster, tmp_path: Path) -> None:
+    """The admin's kubeconfig with another CA (the apiserver's certificate does not verify) or with a port nobody
+    listens on: no stack trace, no pass, one line naming the read that failed."""
+    import socket
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from webhook.certs import Authority
+
+    config = json.loads(cluster.kubeconfig("admin").read_text())
+    other_ca = tmp_path / "other-ca.crt"
+    other_ca.write_bytes(Authority.new("not-the-cluster-ca").ca.cert.public_bytes(Encoding.PEM))
+    config["clusters"][0]["cluster"]["certificate-authority"] = str(other_ca)
+    untrusted = tmp_path / "untrusted.kubeconfig"
+    untrusted.write_text(json.dumps(config))
+
+    with socket.socket() as s:  # a port that was free a moment ago: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = json.loads(cluster.kubeconfig("admin").read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    unreachable = tmp_path / "unreachable.kubeconfig"
+    unreachable.write_text(json.dumps(config))
+
+    for kubeconfig, why in ((untrusted, "CERTIFICATE_VERIFY_FAILED"), (unreachable, "Connection refused")):
+        out = run("scan", "--kubeconfig", str(kubeconfig), "--namespace", "kube-system", "--format", "json")
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert "Traceback" not in out.stderr
+        report = json.loads(out.stdout)
+        assert report["results"] == []
+        unreadable = report["summary"]["unreadable"]
+        assert unreadable and all(line.startswith("cannot ") and why in line for line in unreadable), unreadable
+        assert any("get configmaps kubeadm-config in namespace kube-system" in line for line in unreadable)
