@@ -269,4 +269,33 @@ def test_a_server_it_cannot_trust_or_reach_is_a_clear_line_and_exit_2(cluster: C
         assert report["results"] == []
         unreadable = report["summary"]["unreadable"]
         assert unreadable and all(line.startswith("cannot ") and why in line for line in unreadable), unreadable
-        assert any("get configmaps kubeadm-config in namespace kube-system" in line for line in unreadable)
+        first, *rest = unreadable
+        assert first.startswith("cannot get configmaps kubeadm-config in namespace kube-system: ")
+        assert rest and all(": not tried, as " in line for line in rest), rest  # one failure is enough
+        assert all(len(line) < 300 for line in unreadable), unreadable  # urllib3's retry chatter left out
+
+
+def test_a_server_that_never_answers_ends_the_scan_in_seconds(tmp_path: Path) -> None:
+    """A listener that accepts and says nothing (a hung apiserver, a black-holing proxy): one timeout, the other reads
+    not tried, exit 2, well within the CronJob's deadline."""
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        kubeconfig = tmp_path / "silent.kubeconfig"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{silent.getsockname()[1]}",
+                                                   "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))  # fmt: skip
+        started = time.monotonic()
+        out = run("scan", "--kubeconfig", str(kubeconfig), "-A", "--format", "json")
+        took = time.monotonic() - started
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    first, *rest = json.loads(out.stdout)["summary"]["unreadable"]
+    assert "timed out waiting for 127.0.0.1:" in first or "no connection to 127.0.0.1:" in first, first
+    assert rest and all(": not tried, as " in line for line in rest), rest
+    assert took < 60, took  # a bound on the scan, not a speed measurement: 2 attempts of one read, not 3 x 4

@@ -20,6 +20,7 @@ it never passes silently, and it never ends in a stack trace.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
@@ -271,6 +272,11 @@ def _client(kubeconfig: str | None, context: str | None) -> CoreV1Api:
             config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError, ValueError) as exc:
         raise ReadError(f"cannot load the kubeconfig{f' {kubeconfig}' if kubeconfig else ''}: {exc}") from None
+    # one retry of a failed connection (urllib3's default is three): an unreachable server is said
+    # within seconds, and after the first such failure no other read is tried (_unreachable)
+    cfg = client.Configuration.get_default_copy()
+    cfg.retries = 1
+    client.Configuration.set_default(cfg)
     return client.CoreV1Api()
 
 
@@ -319,6 +325,7 @@ def _name(obj: dict[str, Any]) -> tuple[str, str]:
 
 def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
     """One ConfigMap (``resource`` names it in errors) as the API serves it (JSON), or None when absent."""
+    _not_after_unreachable(api, "get", resource, namespace, name)
     try:
         return _decode(
             api.read_namespaced_config_map(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)
@@ -326,11 +333,12 @@ def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, 
     except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
         if getattr(exc, "status", None) == 404:
             return None
-        raise ReadError(_explain(exc, "get", resource, namespace, name)) from None
+        raise ReadError(_explain(exc, "get", resource, namespace, name, api)) from None
 
 
 def _list(api: CoreV1Api, resource: str, namespace: str | None) -> Iterator[dict[str, Any]]:
     """Every object of ``resource`` in ``namespace`` (None: all), page by page."""
+    _not_after_unreachable(api, "list", resource, namespace, None)
     lister: Any  # the client's four list methods take different positional arguments
     args: tuple[str, ...] = ()
     if namespace is None:
@@ -348,7 +356,7 @@ def _list(api: CoreV1Api, resource: str, namespace: str | None) -> Iterator[dict
         except ReadError:
             raise
         except Exception as exc:
-            raise ReadError(_explain(exc, "list", resource, namespace, None)) from None
+            raise ReadError(_explain(exc, "list", resource, namespace, None, api)) from None
         yield from page.get("items") or []
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -365,10 +373,30 @@ def _decode(response: Any) -> dict[str, Any]:
     return doc
 
 
-def _explain(exc: Exception, verb: str, resource: str, namespace: str | None, name: str | None) -> str:
-    """One line: which read failed, why, and for a refusal what to grant (docs: "Scanning an existing cluster")."""
+#: API server (its URL) → why it could not be reached: later reads are not tried
+_UNREACHABLE: dict[str, str] = {}
+
+
+def _what(verb: str, resource: str, namespace: str | None, name: str | None) -> str:
     where = f"in namespace {namespace}" if namespace else "in all namespaces"
-    what = f"{verb} {resource}{f' {name}' if name else ''} {where}"
+    return f"{verb} {resource}{f' {name}' if name else ''} {where}"
+
+
+def _not_after_unreachable(api: Any, verb: str, resource: str, namespace: str | None, name: str | None) -> None:
+    why = _UNREACHABLE.get(_host(api))
+    if why is not None:
+        raise ReadError(f"cannot {_what(verb, resource, namespace, name)}: not tried, as {why}")
+
+
+def _host(api: Any) -> str:
+    return str(getattr(getattr(getattr(api, "api_client", None), "configuration", None), "host", ""))
+
+
+def _explain(
+    exc: Exception, verb: str, resource: str, namespace: str | None, name: str | None, api: Any = None
+) -> str:
+    """One line: which read failed, why, and for a refusal what to grant (docs: "Scanning an existing cluster")."""
+    what = _what(verb, resource, namespace, name)
     status = getattr(exc, "status", None)
     if status == 403:
         scope = f"a Role in {namespace}" if namespace else "a ClusterRole"
@@ -379,7 +407,40 @@ def _explain(exc: Exception, verb: str, resource: str, namespace: str | None, na
     if status is not None:
         reason = getattr(exc, "reason", "") or ""
         return f"cannot {what}: the API server answered {status} {reason}".rstrip()
+    transport = _transport(exc)
+    if transport is not None:
+        if api is not None:
+            _UNREACHABLE[_host(api)] = transport
+        return f"cannot {what}: {transport}"
     return f"cannot {what}: {type(exc).__name__}: {_first_line(exc)}"
+
+
+_SSL = re.compile(r"\[SSL: [A-Z_]+\][^(']*")
+
+
+def _transport(exc: Exception) -> str | None:
+    """Why the connection failed, in a few words (None: not a connection failure).
+
+    The kubernetes client raises urllib3's errors as they are: a MaxRetryError wrapping a TLS,
+    connect, timeout or protocol error, whose text repeats the pool, the URL and the retry count.
+    """
+    from urllib3 import exceptions as u3
+
+    inner = exc.reason if isinstance(exc, u3.MaxRetryError) and exc.reason is not None else exc
+    pool = getattr(exc, "pool", None) or getattr(inner, "pool", None)
+    server = f"{pool.host}:{pool.port}" if pool is not None else "the API server"
+    if isinstance(inner, u3.SSLError):
+        detail = _SSL.search(str(inner))
+        return f"TLS with {server} failed: {(detail.group(0) if detail else _first_line(inner)).strip()}"
+    if isinstance(inner, u3.NewConnectionError):  # before ConnectTimeoutError: urllib3 derives it from that
+        return f"cannot connect to {server}: {str(inner).split('connection: ', 1)[-1].strip()}"
+    if isinstance(inner, u3.ConnectTimeoutError):
+        return f"no connection to {server} within {TIMEOUT[0]} s"
+    if isinstance(inner, u3.ReadTimeoutError):
+        return f"timed out waiting for {server} to answer"
+    if isinstance(inner, u3.ProtocolError | u3.HTTPError):
+        return f"the connection to {server} failed: {_first_line(inner)}"
+    return None
 
 
 def _first_line(exc: Exception) -> str:
