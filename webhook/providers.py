@@ -11,8 +11,14 @@ log then holds.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from webhook.core.analysis import DocumentResult
+    from webhook.core.findings import Finding
 
 # The CLI imports this module to list the providers in its options; the YAML and package-data
 # readers are imported only when a provider is loaded, so `auditwarden check` does not pay for them.
@@ -60,3 +66,23 @@ def describe(p: Provider) -> list[str]:
     lines += [f"  cannot change: {c}" for c in p.cannot_change]
     lines += [f"  can change: {c}" for c in p.can_change]
     return lines
+
+
+#: a finding's "Fix: ..." sentence: webhook.core.repair.fix_sentence's (which may hold periods, in
+#: API groups) up to its closing "(auditwarden fix --write applies this).", any other up to the first
+#: period that ends a sentence
+_FIX = re.compile(r" Fix: (?:.*? \(auditwarden fix --write applies this\)\.|.*?\.(?= [A-Z]|$))")
+
+
+def without_repairs(result: DocumentResult, p: Provider) -> DocumentResult:
+    """``result`` with each fix it proposes replaced by what this provider's users can change.
+
+    The provider runs the policy: an edit of it ("add before rule 0", "remove RequestReceived from
+    omitStages") is advice nobody can follow there.
+    """
+    instead = f" Fix: not by editing the policy, which {p.name} runs; what you can change: {'; '.join(p.can_change)}."
+
+    def rewritten(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+        return tuple(dataclasses.replace(f, message=_FIX.sub(lambda _: instead, f.message)) for f in findings)
+
+    return dataclasses.replace(result, violations=rewritten(result.violations), warnings=rewritten(result.warnings))

@@ -883,24 +883,60 @@ def test_chart_metadata(helm: Path) -> None:
 
 
 def test_background_reports_are_opt_in_and_their_crds_are_the_pinned_copies(helm: Path) -> None:
-    """reports.enabled: a CronJob scanning every namespace and writing OpenReports Reports, with a ServiceAccount
-    that reads configmaps/pods and manages reports only; reports.installCRDs: the pinned CRDs, unchanged."""
+    """reports.enabled: a CronJob scanning every namespace and writing OpenReports Reports and ClusterReports, with a
+    ServiceAccount that reads what a scan reads and manages those reports only; reports.installCRDs: the pinned
+    CRDs, unchanged."""
     assert not by_kind(render(helm), "CronJob") and not by_kind(render(helm), "CustomResourceDefinition")
     docs = render(helm, None, "--set", "reports.enabled=true", "--set", "reports.installCRDs=true")
     job = one(docs, "CronJob")
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    assert container["args"][:4] == ["scan", "--all-namespaces", "--write-reports", "--format"]
+    assert container["args"][:5] == ["scan", "--all-namespaces", "--write-reports", "--reports-format", "openreports"]
     assert pod["serviceAccountName"] == f"{FULLNAME}-reports"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     role = next(d for d in by_kind(docs, "ClusterRole") if d["metadata"]["name"] == f"{FULLNAME}-reports")
     assert {(tuple(r["apiGroups"]), tuple(r["resources"])): r["verbs"] for r in role["rules"]} == {
         (("",), ("configmaps", "pods")): ["get", "list"],
         (("config.openshift.io",), ("apiservers",)): ["get"],
-        (("openreports.io",), ("reports",)): ["get", "list", "create", "update", "delete"],
+        (("openreports.io",), ("reports", "clusterreports")): ["get", "list", "create", "update", "delete"],
     }
     crds = {d["metadata"]["name"]: d for d in by_kind(docs, "CustomResourceDefinition")}
     files = Path(__file__).resolve().parents[2] / "charts" / "auditwarden" / "files" / "openreports"
+    assert sorted(crds) == ["clusterreports.openreports.io", "reports.openreports.io"]
     for name, file in (("reports.openreports.io", "openreports.io_reports.yaml"),
                        ("clusterreports.openreports.io", "openreports.io_clusterreports.yaml")):  # fmt: skip
         assert crds[name] == yaml.safe_load((files / file).read_text())
+
+
+def test_reports_format_wgpolicyk8s_writes_and_installs_the_wg_policy_api_instead(helm: Path) -> None:
+    """reports.format=wgpolicyk8s: the scan writes PolicyReport/ClusterPolicyReport, its role manages those and not
+    OpenReports', and installCRDs renders the pinned wgpolicyk8s.io copies only."""
+    docs = render(helm, None, "--set", "reports.enabled=true", "--set", "reports.installCRDs=true",
+                  "--set", "reports.format=wgpolicyk8s")  # fmt: skip
+    [container] = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][3:5] == ["--reports-format", "wgpolicyk8s"]
+    role = next(d for d in by_kind(docs, "ClusterRole") if d["metadata"]["name"] == f"{FULLNAME}-reports")
+    groups = {g for r in role["rules"] for g in r["apiGroups"]}
+    assert "openreports.io" not in groups
+    assert [r["resources"] for r in role["rules"] if r["apiGroups"] == ["wgpolicyk8s.io"]] == [
+        ["policyreports", "clusterpolicyreports"]]  # fmt: skip
+    crds = {d["metadata"]["name"]: d for d in by_kind(docs, "CustomResourceDefinition")}
+    files = Path(__file__).resolve().parents[2] / "charts" / "auditwarden" / "files" / "wgpolicyk8s"
+    assert crds == {
+        "policyreports.wgpolicyk8s.io": yaml.safe_load((files / "wgpolicyk8s.io_policyreports.yaml").read_text()),
+        "clusterpolicyreports.wgpolicyk8s.io": yaml.safe_load(
+            (files / "wgpolicyk8s.io_clusterpolicyreports.yaml").read_text()),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("api", ["openreports", "wgpolicyk8s"])
+def test_pinned_report_crds_are_the_copies_their_provenance_names(api: str) -> None:
+    """Each pinned CRD's SHA-256 is the one PROVENANCE.md records (a copy edited by hand fails here)."""
+    import hashlib
+
+    files = Path(__file__).resolve().parents[2] / "charts" / "auditwarden" / "files" / api
+    provenance = (files / "PROVENANCE.md").read_text()
+    crds = sorted(files.glob("*.yaml"))
+    assert len(crds) == 2
+    for f in crds:
+        assert f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}" in provenance

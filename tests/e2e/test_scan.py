@@ -188,3 +188,114 @@ def test_reports_are_written_updated_in_place_and_removed(seeded: dict[str, Any]
     assert updated["summary"]["fail"] == 0 and updated["summary"]["pass"] == 6
     listed = cluster.kubectl("get", "reports", "-n", ns, check=True).stdout
     assert "auditwarden-configmap-weak" in listed
+
+
+@pytest.mark.parametrize("fmt", ["openreports", "wgpolicyk8s"])
+def test_a_whole_cluster_scan_also_keeps_the_cluster_report(seeded: dict[str, Any], cluster: Cluster,
+                                                            fmt: str) -> None:  # fmt: skip
+    """`scan -A --write-reports` in either report API: a report per judged object, listed by `kubectl get
+    <reports>,<clusterreports> -A`, and `auditwarden-cluster` with what belongs to no object (here the AKS
+    provider's policy); a cluster-scoped report of auditwarden's that is no longer true is removed."""
+    ns = seeded["namespace"]
+    plural, cluster_plural, group = {"openreports": ("reports", "clusterreports", "openreports.io"),
+                                     "wgpolicyk8s": ("policyreports", "clusterpolicyreports", "wgpolicyk8s.io")}[fmt]
+    for f in sorted((Path(CHART) / "files" / fmt).glob("*.yaml")):
+        cluster.kubectl("apply", "--server-side", "-f", str(f), check=True)
+    for p in (plural, cluster_plural):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{p}.{group}", "--timeout=60s", check=True)
+    kind = {"openreports": "ClusterReport", "wgpolicyk8s": "ClusterPolicyReport"}[fmt]
+    stale = {"apiVersion": f"{group}/{'v1alpha1' if fmt == 'openreports' else 'v1alpha2'}", "kind": kind,
+             "metadata": {"name": "auditwarden-apiserver-gone",
+                          "labels": {"app.kubernetes.io/managed-by": "auditwarden"}},
+             "results": [{"policy": "audit-configuration", "result": "pass"}]}  # fmt: skip
+    cluster.kubectl("create", "-f", "-", input=json.dumps(stale), check=True)
+
+    admin = str(cluster.kubeconfig("admin"))
+    out = run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--reports-format", fmt, "--provider", "aks",
+              "--format", "json")  # fmt: skip
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr
+    assert json.loads(out.stdout)["summary"]["unreadable"] == [], out.stdout[-3000:]
+    listed = json.loads(cluster.kubectl("get", f"{plural}.{group},{cluster_plural}.{group}", "-A", "-o", "json",
+                                        check=True).stdout)["items"]  # fmt: skip
+    names = {(r["metadata"].get("namespace"), r["metadata"]["name"]): r for r in listed}
+    assert (None, "auditwarden-apiserver-gone") not in names
+    assert {(ns, "auditwarden-configmap-good"), (ns, "auditwarden-pod-kube-apiserver-weak")} <= set(names)
+    whole = names[(None, "auditwarden-cluster")]
+    assert whole["kind"] == kind and "scope" not in whole
+    documents = {r["properties"]["document"] for r in whole["results"]}
+    assert documents == {"provider aks", "provider aks (only kube-audit-admin exported)"}, documents
+    assert whole["summary"]["fail"] > 0  # kube-audit-admin drops get/list: Secret reads are not exported
+    assert all(r["source"] == "auditwarden" and r["timestamp"]["seconds"] > 0 for r in whole["results"])
+
+    again = run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--reports-format", fmt, "--format", "json")
+    assert again.returncode == 1, again.stdout[-3000:] + again.stderr
+    after = json.loads(cluster.kubectl("get", f"{cluster_plural}.{group}", "auditwarden-cluster", "-o", "json",
+                                       check=True).stdout)  # fmt: skip
+    assert after["metadata"]["uid"] == whole["metadata"]["uid"]  # updated in place
+    assert [r["policy"] for r in after["results"]] == ["scan"]  # no provider now: nothing but a clean read
+    table = cluster.kubectl("get", f"{plural}.{group},{cluster_plural}.{group}", "-A", check=True).stdout
+    assert "auditwarden-cluster" in table and "auditwarden-configmap-good" in table
+
+
+def test_a_server_it_cannot_trust_or_reach_is_a_clear_line_and_exit_2(cluster: Cluster, tmp_path: Path) -> None:
+    """The admin's kubeconfig with another CA (the apiserver's certificate does not verify) or with a port nobody
+    listens on: no stack trace, no pass, one line naming the read that failed."""
+    import socket
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from webhook.certs import Authority
+
+    config = json.loads(cluster.kubeconfig("admin").read_text())
+    other_ca = tmp_path / "other-ca.crt"
+    other_ca.write_bytes(Authority.new("not-the-cluster-ca").ca.cert.public_bytes(Encoding.PEM))
+    config["clusters"][0]["cluster"]["certificate-authority"] = str(other_ca)
+    untrusted = tmp_path / "untrusted.kubeconfig"
+    untrusted.write_text(json.dumps(config))
+
+    with socket.socket() as s:  # a port that was free a moment ago: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = json.loads(cluster.kubeconfig("admin").read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    unreachable = tmp_path / "unreachable.kubeconfig"
+    unreachable.write_text(json.dumps(config))
+
+    for kubeconfig, why in ((untrusted, "CERTIFICATE_VERIFY_FAILED"), (unreachable, "Connection refused")):
+        out = run("scan", "--kubeconfig", str(kubeconfig), "--namespace", "kube-system", "--format", "json")
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert "Traceback" not in out.stderr
+        report = json.loads(out.stdout)
+        assert report["results"] == []
+        unreadable = report["summary"]["unreadable"]
+        assert unreadable and all(line.startswith("cannot ") and why in line for line in unreadable), unreadable
+        first, *rest = unreadable
+        assert first.startswith("cannot get configmaps kubeadm-config in namespace kube-system: ")
+        assert rest and all(": not tried, as " in line for line in rest), rest  # one failure is enough
+        assert all(len(line) < 300 for line in unreadable), unreadable  # urllib3's retry chatter left out
+
+
+def test_a_server_that_never_answers_ends_the_scan_in_seconds(tmp_path: Path) -> None:
+    """A listener that accepts and says nothing (a hung apiserver, a black-holing proxy): one timeout, the other reads
+    not tried, exit 2, well within the CronJob's deadline."""
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        kubeconfig = tmp_path / "silent.kubeconfig"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{silent.getsockname()[1]}",
+                                                   "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))  # fmt: skip
+        started = time.monotonic()
+        out = run("scan", "--kubeconfig", str(kubeconfig), "-A", "--format", "json")
+        took = time.monotonic() - started
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    first, *rest = json.loads(out.stdout)["summary"]["unreadable"]
+    assert "timed out waiting for 127.0.0.1:" in first or "no connection to 127.0.0.1:" in first, first
+    assert rest and all(": not tried, as " in line for line in rest), rest
+    assert took < 60, took  # a bound on the scan, not a speed measurement: 2 attempts of one read, not 3 x 4

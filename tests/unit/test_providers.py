@@ -57,3 +57,16 @@ def test_eks_says_audit_logging_is_off_by_default() -> None:
 def test_check_needs_paths_or_a_provider() -> None:
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 2 and "--provider" in result.output
+
+
+@pytest.mark.parametrize("key", PROVIDERS)
+def test_a_providers_findings_never_propose_editing_the_policy_it_runs(key: str) -> None:
+    """Where `check` on a file would say "Fix: add before rule 0 ...", a provider's finding says what its users
+    can change instead: the provider runs the policy."""
+    out = CliRunner().invoke(main, ["check", "--profile", "strict", "--provider", key, "--format", "json"])
+    findings = [f for r in json.loads(out.output)["results"] for f in [*r["violations"], *r["warnings"]]]
+    assert findings, out.output
+    assert not [f for f in findings if "auditwarden fix" in f["message"]]
+    can_change = load_provider(key).can_change[0]
+    with_fix = [f["message"] for f in findings if " Fix: " in f["message"]]
+    assert all(f"what you can change: {can_change}" in m for m in with_fix), with_fix

@@ -131,15 +131,17 @@ def provider_option(f: F) -> F:
 def judge_providers(report: Report, keys: Sequence[str], ctx: Context) -> list[Provider]:
     """Judge each provider's policy (and its export variants) into ``report``; the providers, for the output."""
     from webhook.core import yamlsafe
-    from webhook.providers import load_provider
+    from webhook.providers import load_provider, without_repairs
 
     loaded = []
     for key in dict.fromkeys(keys):
         p = load_provider(key)
         loaded.append(p)
+        before = len(report.results)
         judge_into(report, yamlsafe.load_file(p.policy_text)[0], f"provider {key}", ctx)
         for name, text in p.variants:
             judge_into(report, yamlsafe.load_file(text)[0], f"provider {key} ({name})", ctx)
+        report.results[before:] = [without_repairs(r, p) for r in report.results[before:]]
     return loaded
 
 

@@ -22,9 +22,10 @@ it never passes silently, and it never ends in a stack trace.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -39,6 +40,8 @@ from webhook.cli.common import (
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Api
+
+    from webhook.openreports import ReportFormat
 
 KUBE_SYSTEM = "kube-system"
 PAGE = 250
@@ -62,16 +65,25 @@ class ReadError(Exception):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "openreports"]),
+    type=click.Choice(["text", "json", "sarif", "openreports", "wgpolicyk8s"]),
     default="text",
     show_default=True,
-    help="openreports: the results as OpenReports Report objects (a YAML List), one per judged object.",
+    help="openreports: the results as OpenReports Report/ClusterReport objects (a YAML List); wgpolicyk8s: the "
+    "same as wg-policy PolicyReport/ClusterPolicyReport objects.",
 )
 @click.option(
     "--write-reports",
     is_flag=True,
-    help="Also write the OpenReports Reports into the cluster: created, updated in place, and removed when no "
-    "longer true (needs the OpenReports CRDs and write access to reports.openreports.io).",
+    help="Also write the reports into the cluster: created, updated in place, and removed when no longer true "
+    "(needs the report CRDs and write access to them; see --reports-format).",
+)
+@click.option(
+    "--reports-format",
+    type=click.Choice(["openreports", "wgpolicyk8s"]),
+    default="openreports",
+    show_default=True,
+    help="The API --write-reports writes: openreports.io/v1alpha1 Report/ClusterReport, or wgpolicyk8s.io/v1alpha2 "
+    "PolicyReport/ClusterPolicyReport.",
 )
 @provider_option
 def scan(
@@ -85,6 +97,7 @@ def scan(
     all_namespaces: bool,
     fmt: str,
     write_reports: bool,
+    reports_format: ReportFormat,
     providers: tuple[str, ...],
 ) -> None:
     """Judge the audit configuration a cluster holds now (kubeadm-config, apiserver mirror Pods, ConfigMaps)."""
@@ -101,6 +114,7 @@ def scan(
         report.unreadable.append(str(exc))
         api = None
     judged_providers = judge_providers(report, providers, ctx)
+    cluster_wide = list(report.results)  # the providers' policies belong to no object
     judged: list[tuple[dict[str, Any], list[Any]]] = []
     scope = list(dict.fromkeys(namespaces)) or None  # None: every namespace
     if api is not None:
@@ -108,17 +122,14 @@ def scan(
             before = len(report.results)
             judge_into(report, obj, source, ctx)
             judged.append((obj, report.results[before:]))
-    reports: list[dict[str, Any]] = []
-    if fmt == "openreports" or write_reports:
-        from webhook.openreports import build_report
-
-        reports = [build_report(obj, results) for obj, results in judged]
     if write_reports and api is not None:
-        _write_reports(reports, scope, report.unreadable)
-    if fmt == "openreports":
+        _write_reports(_reports(judged, cluster_wide, report.unreadable, scope, reports_format), scope,
+                       report.unreadable, reports_format)  # fmt: skip
+    if fmt in ("openreports", "wgpolicyk8s"):
         import yaml
 
-        click.echo(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": reports}, sort_keys=False), nl=False)
+        items = _reports(judged, cluster_wide, report.unreadable, scope, cast("ReportFormat", fmt))
+        click.echo(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}, sort_keys=False), nl=False)
         for line in report.unreadable:
             click.echo(f"auditwarden scan: {line}", err=True)
     else:
@@ -126,54 +137,108 @@ def scan(
     sys.exit(report.exit_code)
 
 
-def _write_reports(reports: list[dict[str, Any]], scope: list[str] | None, problems: list[str]) -> None:
-    """Create or update (in place) each Report; delete auditwarden's Reports in ``scope`` that are no longer true."""
+def _reports(
+    judged: list[tuple[dict[str, Any], list[Any]]], cluster_wide: list[Any], unreadable: list[str],
+    scope: list[str] | None, fmt: ReportFormat,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One report per judged object, and ``auditwarden-cluster`` when the whole cluster was scanned."""
+    import time
+
+    from webhook.openreports import build_cluster_report, build_report
+
+    now = time.time()
+    out = [build_report(obj, results, fmt=fmt, now=now) for obj, results in judged]
+    if scope is None:
+        out.append(build_cluster_report(cluster_wide, unreadable, fmt=fmt, now=now))
+    return out
+
+
+def _write_reports(reports: list[dict[str, Any]], scope: list[str] | None, problems: list[str],
+                   fmt: ReportFormat) -> None:  # fmt: skip
+    """Create or update (in place) each report; delete auditwarden's reports that are no longer true.
+
+    A ``--namespace`` scan touches only the namespaced reports of those namespaces; cluster-scoped
+    reports are written and pruned by a scan of the whole cluster.
+    """
     from kubernetes import client
 
-    from webhook.openreports import API_VERSION, MANAGED_BY
+    from webhook.openreports import APIS, MANAGED_BY
 
-    group, version = API_VERSION.split("/")
-    api = client.CustomObjectsApi()
+    api = APIS[fmt]
+    objects = client.CustomObjectsApi()
     wanted = set()
     for rep in reports:
-        ns, name = rep["metadata"]["namespace"], rep["metadata"]["name"]
+        ns, name = rep["metadata"].get("namespace"), rep["metadata"]["name"]
+        plural = api.plural if ns else api.cluster_plural
+        where = f"{plural}.{api.group} {name}{f' in namespace {ns}' if ns else ''}"
         wanted.add((ns, name))
         try:
-            try:
-                current: Any = api.get_namespaced_custom_object(
-                    group, version, ns, "reports", name, _request_timeout=TIMEOUT
-                )
-            except Exception as exc:
-                if getattr(exc, "status", None) != 404 or _crd_missing(exc):
-                    raise
-                api.create_namespaced_custom_object(group, version, ns, "reports", rep, _request_timeout=TIMEOUT)
-            else:
-                rep["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                api.replace_namespaced_custom_object(group, version, ns, "reports", name, rep, _request_timeout=TIMEOUT)
+            _put(objects, api.group, api.version, plural, ns, name, rep)
         except Exception as exc:
-            problems.append(_report_problem(exc, f"write report {name} in namespace {ns}"))
+            if not _namespace_terminating(exc):  # its objects are going away, and their report with them
+                problems.append(_report_problem(exc, f"write {where}", api.group, plural))
     selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
-    targets: list[str | None] = list(scope) if scope else [None]
-    for ns in targets:
+    targets: list[tuple[str, str | None]] = [(api.plural, ns) for ns in scope] if scope else [
+        (api.plural, None), (api.cluster_plural, None)]  # fmt: skip
+    for plural, ns in targets:
         try:
             found: Any
             if ns is None:
-                found = api.list_cluster_custom_object(group, version, "reports", label_selector=selector,
-                                                       _request_timeout=TIMEOUT)  # fmt: skip
+                found = objects.list_cluster_custom_object(api.group, api.version, plural, label_selector=selector,
+                                                           _request_timeout=TIMEOUT)  # fmt: skip
             else:
-                found = api.list_namespaced_custom_object(group, version, ns, "reports", label_selector=selector,
-                                                          _request_timeout=TIMEOUT)  # fmt: skip
+                found = objects.list_namespaced_custom_object(api.group, api.version, ns, plural,
+                                                              label_selector=selector,
+                                                              _request_timeout=TIMEOUT)  # fmt: skip
             for item in found.get("items") or []:
                 meta = item.get("metadata") or {}
-                if (meta.get("namespace"), meta.get("name")) not in wanted:
-                    api.delete_namespaced_custom_object(group, version, meta["namespace"], "reports", meta["name"],
-                                                        _request_timeout=TIMEOUT)  # fmt: skip
+                key = (meta.get("namespace") or None, meta.get("name"))
+                if key in wanted:
+                    continue
+                if key[0] is None:
+                    objects.delete_cluster_custom_object(api.group, api.version, plural, meta["name"],
+                                                         _request_timeout=TIMEOUT)  # fmt: skip
+                else:
+                    objects.delete_namespaced_custom_object(api.group, api.version, key[0], plural, meta["name"],
+                                                            _request_timeout=TIMEOUT)  # fmt: skip
         except Exception as exc:
-            problems.append(
-                _report_problem(
-                    exc, f"remove stale reports {'in all namespaces' if ns is None else f'in namespace {ns}'}"
-                )
-            )
+            where = "in all namespaces" if ns is None else f"in namespace {ns}"
+            problems.append(_report_problem(exc, f"remove stale {plural}.{api.group} {where}", api.group, plural))
+
+
+def _put(objects: Any, group: str, version: str, plural: str, ns: str | None, name: str, rep: dict[str, Any]) -> None:
+    """Create ``rep``, or replace the one there (same object: its uid stays, its resourceVersion moves)."""
+    scoped = (ns,) if ns else ()
+    kind = "namespaced" if ns else "cluster"
+    try:
+        current = getattr(objects, f"get_{kind}_custom_object")(group, version, *scoped, plural, name,
+                                                                 _request_timeout=TIMEOUT)  # fmt: skip
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404 or _crd_missing(exc):
+            raise
+        getattr(objects, f"create_{kind}_custom_object")(group, version, *scoped, plural, rep,
+                                                         _request_timeout=TIMEOUT)  # fmt: skip
+        return
+    rep["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    getattr(objects, f"replace_{kind}_custom_object")(group, version, *scoped, plural, name, rep,
+                                                      _request_timeout=TIMEOUT)  # fmt: skip
+
+
+def _namespace_terminating(exc: Exception) -> bool:
+    """A create refused by the NamespaceLifecycle admission plugin: the namespace is being deleted.
+
+    The refusal is a 403 whose status details carry the cause ``NamespaceTerminating``
+    (staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go,
+    ``v1.NamespaceTerminatingCause``).
+    """
+    if getattr(exc, "status", None) != 403:
+        return False
+    try:
+        status = json.loads(getattr(exc, "body", "") or "{}")
+    except ValueError:
+        return False
+    causes = ((status.get("details") or {}).get("causes") or []) if isinstance(status, dict) else []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 def _crd_missing(exc: Exception) -> bool:
@@ -181,14 +246,15 @@ def _crd_missing(exc: Exception) -> bool:
     return "the server could not find the requested resource" in body and '"name"' not in body
 
 
-def _report_problem(exc: Exception, what: str) -> str:
+def _report_problem(exc: Exception, what: str, group: str, plural: str) -> str:
     status = getattr(exc, "status", None)
     if status == 404 and _crd_missing(exc):
-        return (f"cannot {what}: the OpenReports CRDs are not installed (reports.openreports.io); install them "
-                "from OpenReports or Kyverno, or with the chart's reports.installCRDs=true")  # fmt: skip
+        origin = ("OpenReports or Kyverno, or with the chart's reports.installCRDs=true" if group == "openreports.io"
+                  else "Kyverno or wg-policy, or with the chart's reports.installCRDs=true")  # fmt: skip
+        return f"cannot {what}: the CRD {plural}.{group} is not installed; install it from {origin}"
     if status == 403:
         return (f"cannot {what}: forbidden. Grant the scanning identity get, list, create, update and delete on "
-                "reports.openreports.io (the chart's reports ClusterRole has them)")  # fmt: skip
+                f"{plural}.{group} (the chart's reports ClusterRole has them)")  # fmt: skip
     if status is not None:
         return f"cannot {what}: the API server answered {status} {getattr(exc, 'reason', '') or ''}".rstrip()
     return f"cannot {what}: {type(exc).__name__}: {_first_line(exc)}"
@@ -208,6 +274,11 @@ def _client(kubeconfig: str | None, context: str | None) -> CoreV1Api:
             config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError, ValueError) as exc:
         raise ReadError(f"cannot load the kubeconfig{f' {kubeconfig}' if kubeconfig else ''}: {exc}") from None
+    # one retry of a failed connection (urllib3's default is three): an unreachable server is said
+    # within seconds, and after the first such failure no other read is tried (_unreachable)
+    cfg = client.Configuration.get_default_copy()
+    cfg.retries = 1
+    client.Configuration.set_default(cfg)
     return client.CoreV1Api()
 
 
@@ -267,6 +338,10 @@ def _openshift_apiserver(unreadable: list[str]) -> Iterator[tuple[str, dict[str,
     group, version, plural, name = OPENSHIFT
     api = client.CustomObjectsApi()
     what = f"cannot get {plural}.{group} {name}"
+    why = _UNREACHABLE.get(_host(api))
+    if why is not None:
+        unreadable.append(f"{what}: not tried, as {why}")
+        return
     try:
         obj = _decode(api.get_cluster_custom_object(group, version, plural, name, _preload_content=False,
                                                     _request_timeout=TIMEOUT))  # fmt: skip
@@ -284,6 +359,9 @@ def _openshift_apiserver(unreadable: list[str]) -> Iterator[tuple[str, dict[str,
             unreadable.append(f"{what}: unauthorized (the kubeconfig's credentials were not accepted)")
         elif status is not None:
             unreadable.append(f"{what}: the API server answered {status} {getattr(exc, 'reason', '') or ''}".rstrip())
+        elif (transport := _transport(exc)) is not None:
+            _UNREACHABLE[_host(api)] = transport
+            unreadable.append(f"{what}: {transport}")
         else:
             unreadable.append(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
         return
@@ -311,6 +389,7 @@ def _name(obj: dict[str, Any]) -> tuple[str, str]:
 
 def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
     """One ConfigMap (``resource`` names it in errors) as the API serves it (JSON), or None when absent."""
+    _not_after_unreachable(api, "get", resource, namespace, name)
     try:
         return _decode(
             api.read_namespaced_config_map(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)
@@ -318,11 +397,12 @@ def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, 
     except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
         if getattr(exc, "status", None) == 404:
             return None
-        raise ReadError(_explain(exc, "get", resource, namespace, name)) from None
+        raise ReadError(_explain(exc, "get", resource, namespace, name, api)) from None
 
 
 def _list(api: CoreV1Api, resource: str, namespace: str | None) -> Iterator[dict[str, Any]]:
     """Every object of ``resource`` in ``namespace`` (None: all), page by page."""
+    _not_after_unreachable(api, "list", resource, namespace, None)
     lister: Any  # the client's four list methods take different positional arguments
     args: tuple[str, ...] = ()
     if namespace is None:
@@ -340,7 +420,7 @@ def _list(api: CoreV1Api, resource: str, namespace: str | None) -> Iterator[dict
         except ReadError:
             raise
         except Exception as exc:
-            raise ReadError(_explain(exc, "list", resource, namespace, None)) from None
+            raise ReadError(_explain(exc, "list", resource, namespace, None, api)) from None
         yield from page.get("items") or []
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -357,10 +437,30 @@ def _decode(response: Any) -> dict[str, Any]:
     return doc
 
 
-def _explain(exc: Exception, verb: str, resource: str, namespace: str | None, name: str | None) -> str:
-    """One line: which read failed, why, and for a refusal what to grant (docs: "Scanning an existing cluster")."""
+#: API server (its URL) → why it could not be reached: later reads are not tried
+_UNREACHABLE: dict[str, str] = {}
+
+
+def _what(verb: str, resource: str, namespace: str | None, name: str | None) -> str:
     where = f"in namespace {namespace}" if namespace else "in all namespaces"
-    what = f"{verb} {resource}{f' {name}' if name else ''} {where}"
+    return f"{verb} {resource}{f' {name}' if name else ''} {where}"
+
+
+def _not_after_unreachable(api: Any, verb: str, resource: str, namespace: str | None, name: str | None) -> None:
+    why = _UNREACHABLE.get(_host(api))
+    if why is not None:
+        raise ReadError(f"cannot {_what(verb, resource, namespace, name)}: not tried, as {why}")
+
+
+def _host(api: Any) -> str:
+    return str(getattr(getattr(getattr(api, "api_client", None), "configuration", None), "host", ""))
+
+
+def _explain(
+    exc: Exception, verb: str, resource: str, namespace: str | None, name: str | None, api: Any = None
+) -> str:
+    """One line: which read failed, why, and for a refusal what to grant (docs: "Scanning an existing cluster")."""
+    what = _what(verb, resource, namespace, name)
     status = getattr(exc, "status", None)
     if status == 403:
         scope = f"a Role in {namespace}" if namespace else "a ClusterRole"
@@ -371,7 +471,40 @@ def _explain(exc: Exception, verb: str, resource: str, namespace: str | None, na
     if status is not None:
         reason = getattr(exc, "reason", "") or ""
         return f"cannot {what}: the API server answered {status} {reason}".rstrip()
+    transport = _transport(exc)
+    if transport is not None:
+        if api is not None:
+            _UNREACHABLE[_host(api)] = transport
+        return f"cannot {what}: {transport}"
     return f"cannot {what}: {type(exc).__name__}: {_first_line(exc)}"
+
+
+_SSL = re.compile(r"\[SSL: [A-Z_]+\][^(']*")
+
+
+def _transport(exc: Exception) -> str | None:
+    """Why the connection failed, in a few words (None: not a connection failure).
+
+    The kubernetes client raises urllib3's errors as they are: a MaxRetryError wrapping a TLS,
+    connect, timeout or protocol error, whose text repeats the pool, the URL and the retry count.
+    """
+    from urllib3 import exceptions as u3
+
+    inner = exc.reason if isinstance(exc, u3.MaxRetryError) and exc.reason is not None else exc
+    pool = getattr(exc, "pool", None) or getattr(inner, "pool", None)
+    server = f"{pool.host}:{pool.port}" if pool is not None else "the API server"
+    if isinstance(inner, u3.SSLError):
+        detail = _SSL.search(str(inner))
+        return f"TLS with {server} failed: {(detail.group(0) if detail else _first_line(inner)).strip()}"
+    if isinstance(inner, u3.NewConnectionError):  # before ConnectTimeoutError: urllib3 derives it from that
+        return f"cannot connect to {server}: {str(inner).split('connection: ', 1)[-1].strip()}"
+    if isinstance(inner, u3.ConnectTimeoutError):
+        return f"no connection to {server} within {TIMEOUT[0]} s"
+    if isinstance(inner, u3.ReadTimeoutError):
+        return f"timed out waiting for {server} to answer"
+    if isinstance(inner, u3.ProtocolError | u3.HTTPError):
+        return f"the connection to {server} failed: {_first_line(inner)}"
+    return None
 
 
 def _first_line(exc: Exception) -> str:
