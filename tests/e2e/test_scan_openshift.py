@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import Cluster
+from tests.e2e.webhook_server import CHART
 from tests.support.tools import DATA
 
 AUDITWARDEN = [sys.executable, "-m", "webhook"]
@@ -150,3 +151,36 @@ def test_a_user_who_may_not_read_it_is_told_what_to_grant(openshift_api: Cluster
 def test_a_served_api_without_the_cluster_object_is_nothing_to_judge(openshift_api: Cluster) -> None:
     openshift_api.kubectl("delete", "apiservers.config.openshift.io", "cluster", "--ignore-not-found", check=True)
     assert about_openshift(scan_all(openshift_api)) == []
+
+
+def cluster_report(cluster: Cluster) -> dict[str, Any] | None:
+    out = cluster.kubectl("get", "clusterreports.openreports.io", "auditwarden-apiserver-cluster", "-o", "json")
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def test_its_report_is_a_cluster_report_written_updated_and_removed(openshift_api: Cluster) -> None:
+    """`scan -A --write-reports`: the cluster-scoped object's findings in a ClusterReport scoped to it."""
+    cluster = openshift_api
+    for f in sorted((Path(CHART) / "files" / "openreports").glob("*.yaml")):
+        cluster.kubectl("apply", "--server-side", "-f", str(f), check=True)
+    for plural in ("reports", "clusterreports"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{plural}.openreports.io", "--timeout=60s",
+                        check=True)  # fmt: skip
+    admin = str(cluster.kubeconfig("admin"))
+
+    put(cluster, apiserver({"audit": {"profile": "None"}}))
+    assert run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--format", "json").returncode == 1
+    first = cluster_report(cluster)
+    assert first is not None
+    assert first["scope"]["kind"] == "APIServer" and first["scope"]["name"] == "cluster"
+    assert ("audit-profile-none", "fail") in {(r["policy"], r["result"]) for r in first["results"]}
+
+    put(cluster, apiserver({}))  # Default: the same report, updated in place
+    run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--format", "json")
+    second = cluster_report(cluster)
+    assert second is not None and second["metadata"]["uid"] == first["metadata"]["uid"]
+    assert second["summary"]["fail"] == 0 and second["summary"]["pass"] == 6
+
+    cluster.kubectl("delete", "apiservers.config.openshift.io", "cluster", check=True)
+    run("scan", "--kubeconfig", admin, "-A", "--write-reports", "--format", "json")
+    assert cluster_report(cluster) is None  # no longer true: removed
