@@ -71,6 +71,12 @@ class ReadError(Exception):
     help="Also write the OpenReports Reports into the cluster: created, updated in place, and removed when no "
     "longer true (needs the OpenReports CRDs and write access to reports.openreports.io).",
 )
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 even when a violation is found (the findings are in the output and the reports); 2 still means "
+    "that something could not be read or written. The chart's report CronJob uses it: a finding is not a failed Job.",
+)
 @provider_option
 def scan(
     profile: str,
@@ -83,6 +89,7 @@ def scan(
     all_namespaces: bool,
     fmt: str,
     write_reports: bool,
+    exit_zero: bool,
     providers: tuple[str, ...],
 ) -> None:
     """Judge the audit configuration a cluster holds now (kubeadm-config, apiserver mirror Pods, ConfigMaps)."""
@@ -121,7 +128,7 @@ def scan(
             click.echo(f"auditwarden scan: {line}", err=True)
     else:
         click.echo(with_providers(render(report, fmt, fmt == "text" and sys.stdout.isatty()), fmt, judged_providers))
-    sys.exit(report.exit_code)
+    sys.exit(0 if exit_zero and report.exit_code == 1 else report.exit_code)
 
 
 def _write_reports(reports: list[dict[str, Any]], scope: list[str] | None, problems: list[str]) -> None:
