@@ -212,9 +212,9 @@ class Node:
             self._start_containerd()
             self._import_images()
             self._start_controllers()
-            self._start_kube_proxy()
             self._start_kubelet()
             self._wait_node_ready()
+            self._start_kube_proxy()  # after the kubelet has given the Node its IP: kube-proxy waits for it
         except BaseException:
             self.stop()
             raise
@@ -485,7 +485,8 @@ temp = "{d / 'tmp'}"
             # 0 = leave the kernel's conntrack table size and timeouts as they are (the table size
             # is the host's, not the namespace's)
             "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
-            # NodePorts on 127.0.0.1 would need route_localnet; nothing here uses NodePorts
+            # NodePorts on the node IP only (127.0.0.1 would need route_localnet); nothing here uses them
+            "nodePortAddresses": ["primary"],
             "iptables": {"localhostNodePorts": False},
         }
 

@@ -15,6 +15,7 @@ CronJob, must update the first Report in place and remove the other.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ import pytest
 
 from tests.e2e import policies as P
 from tests.e2e.cluster import BREAK_GLASS_GROUP
-from tests.e2e.node.node import IMAGE, Node
+from tests.e2e.node.node import IMAGE, POD_SUBNET, Node
 from tests.e2e.webhook_server import HelmRelease, ensure_namespace, kubectl_apply, policy_configmap
 
 RELEASE = "aw-reports"
@@ -77,9 +78,9 @@ def release(node: Node, seeded: dict[str, Any], tmp_path_factory: pytest.TempPat
 # --------------------------------------------------------------------------- helpers
 
 
-def cronjob_name(helm: HelmRelease) -> str:
+def cronjob_of(helm: HelmRelease) -> dict[str, Any]:
     [cron] = [d for d in helm.manifest() if d["kind"] == "CronJob"]
-    return str(cron["metadata"]["name"])
+    return dict(cron)
 
 
 def jobs_of(node: Node, cronjob: str) -> list[dict[str, Any]]:
@@ -154,7 +155,9 @@ def test_the_cronjob_writes_reports_that_a_second_run_updates_in_place_and_remov
     node: Node, release: HelmRelease, seeded: dict[str, dict[str, Any]]
 ) -> None:
     t0 = time.monotonic()
-    cronjob = cronjob_name(release)
+    cron = cronjob_of(release)
+    cronjob = str(cron["metadata"]["name"])
+    service_account = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"]
 
     # 1. the CronJob controller fires the first scan on the schedule
     def first_job() -> str | None:
@@ -177,6 +180,18 @@ def test_the_cronjob_writes_reports_that_a_second_run_updates_in_place_and_remov
     assert first_scan["summary"]["exitCode"] == 1, first_scan["summary"]  # a violation, yet the Job completed
     sources = {r["source"] for r in first_scan["results"]}
     assert {f"ConfigMap {SEEDED_NS}/weak#data[policy.yaml]", f"ConfigMap {SEEDED_NS}/good#data[policy.yaml]"} <= sources
+
+    # the apiserver's own audit log: the Reports were written by the CronJob's ServiceAccount (its projected
+    # token), from a pod's address (through the kubernetes Service), not by anyone else; nothing else in the
+    # session writes Reports
+    writes = [e for e in node.cluster.audit_events()
+              if e.get("objectRef", {}).get("resource") == "reports" and e["verb"] in ("create", "update")
+              and e["stage"] == "ResponseComplete"]  # fmt: skip
+    assert writes, "no Report write in the apiserver's audit log"
+    for e in writes:
+        assert e["user"]["username"] == f"system:serviceaccount:{NAMESPACE}:{service_account}", e["user"]
+        assert ipaddress.ip_address(e["sourceIPs"][0]) in ipaddress.ip_network(POD_SUBNET), e["sourceIPs"]
+        assert e["responseStatus"]["code"] in (200, 201), e["responseStatus"]
 
     # 2. what `kubectl get reports,clusterreports -A` lists
     first = seeded_reports(node)
