@@ -188,3 +188,17 @@ def test_reports_are_written_updated_in_place_and_removed(seeded: dict[str, Any]
     assert updated["summary"]["fail"] == 0 and updated["summary"]["pass"] == 6
     listed = cluster.kubectl("get", "reports", "-n", ns, check=True).stdout
     assert "auditwarden-configmap-weak" in listed
+
+
+def test_exit_zero_turns_a_violation_into_0_but_not_an_unreadable_object(seeded: dict[str, Any],
+                                                                          cluster: Cluster) -> None:  # fmt: skip
+    """`--exit-zero` (the chart's report CronJob: a finding is a Report, not a failed Job): 1 becomes 0, 2 stays."""
+    ns = seeded["namespace"]
+    found = run("scan", "--kubeconfig", str(cluster.kubeconfig("admin")), "--namespace", ns, "--format", "json",
+                "--exit-zero")  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    summary = json.loads(found.stdout)["summary"]
+    assert summary["failed"] > 0 and summary["exitCode"] == 1, summary  # the output still says what check says
+    refused = run("scan", "--kubeconfig", str(cluster.kubeconfig("jane")), "--namespace", ns, "--format", "json",
+                  "--exit-zero")  # fmt: skip
+    assert refused.returncode == 2, refused.stdout[-2000:]
