@@ -14,14 +14,15 @@
 #   kubeadm-old     kubeadm of older releases ($KUBEADM_OLD_VERSIONS) as kubeadm-vX.Y.Z, each in a
 #                   module of its own whose staging pins harness/kubeadm-mod.sh writes
 #   node            the node of the `node` tests: kubelet, kube-controller-manager and kube-scheduler
-#                   from the same k8s.io/kubernetes pins; containerd v2 (+ runc shim, ctr)
-#                   (not built by default: tests/e2e/node/setup.sh asks for it)
+#                   from the same k8s.io/kubernetes pins (kube-node), kube-proxy (kube-proxy);
+#                   containerd v2 (+ runc shim, ctr) (not built by default: tests/e2e/node/build.sh
+#                   asks for them)
 #
 # Idempotent: a build is skipped when its binary exists and its stamp file records the same
 # inputs (pinned version, go version, harness go.mod/go.sum/source hash). Needs only Go >= 1.26
 # and network access to the Go module proxy.
 #
-# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle[-v1.MINOR]|static-pod-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd ...]
+# usage: tests/e2e/build.sh [--force] [kube-apiserver|etcd-runner|flag-oracle[-v1.MINOR]|static-pod-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|kube-proxy|containerd ...]
 set -euo pipefail
 
 K8S_VERSION=v1.37.2            # keep in sync with harness/go.mod (harness/gen-replaces.sh)
@@ -46,7 +47,7 @@ wanted=()
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
-    kube-apiserver|etcd-runner|flag-oracle|flag-oracle-v1.*|static-pod-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|containerd) wanted+=("$a") ;;
+    kube-apiserver|etcd-runner|flag-oracle|flag-oracle-v1.*|static-pod-oracle|helm|kube-bench|kubeadm|kubeadm-old|kube-node|kube-proxy|containerd) wanted+=("$a") ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
@@ -133,6 +134,20 @@ build_kube_node() {
   for b in kubelet kube-controller-manager kube-scheduler; do mv -f "$out/$b" "$BIN/$b"; done
   rm -rf "$out"
   ln -sf kubelet "$BIN/kube-node"   # the step's marker binary
+}
+
+# kube-proxy of the node (iptables mode: the Services' ClusterIPs inside the node's network
+# namespace), the same way from the same pins; a step of its own, so that adding it did not change
+# the kube-node stamp of machines that had built the others
+build_kube_proxy() {
+  local mod="$TOOLS/kube-proxy-harness" out="$TOOLS/kube-proxy-bin.tmp"
+  rm -rf "$mod" "$out"
+  mkdir -p "$mod" "$out"
+  cp "$HARNESS/go.mod" "$HARNESS/go.sum" "$mod/"
+  printf 'package harness\n' > "$mod/doc.go"
+  (cd "$mod" && go build -trimpath -o "$out/" -ldflags "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kube-proxy)
+  mv -f "$out/kube-proxy" "$BIN/kube-proxy"
+  rm -rf "$out" "$mod"
 }
 
 # containerd 2.x with no cgo: the snapshotters that need C libraries are left out by tag
@@ -252,6 +267,7 @@ for w in "${wanted[@]}"; do
     kubeadm)        step kubeadm "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kubeadm ;;
     kubeadm-old)    step kubeadm-old "k8s=$KUBEADM_OLD_VERSIONS go=$GO_VERSION src=$kubeadm_old_hash" build_kubeadm_old ;;
     kube-node)      step kube-node "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_node ;;
+    kube-proxy)     step kube-proxy "k8s=$K8S_VERSION go=$GO_VERSION mod=$harness_hash" build_kube_proxy ;;
     containerd)     step containerd "containerd=$CONTAINERD_VERSION go=$GO_VERSION" build_containerd ;;
   esac
 done

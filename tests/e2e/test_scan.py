@@ -299,3 +299,17 @@ def test_a_server_that_never_answers_ends_the_scan_in_seconds(tmp_path: Path) ->
     assert "timed out waiting for 127.0.0.1:" in first or "no connection to 127.0.0.1:" in first, first
     assert rest and all(": not tried, as " in line for line in rest), rest
     assert took < 60, took  # a bound on the scan, not a speed measurement: 2 attempts of one read, not 3 x 4
+
+
+def test_exit_zero_turns_a_violation_into_0_but_not_an_unreadable_object(seeded: dict[str, Any],
+                                                                          cluster: Cluster) -> None:  # fmt: skip
+    """`--exit-zero` (the chart's report CronJob: a finding is a Report, not a failed Job): 1 becomes 0, 2 stays."""
+    ns = seeded["namespace"]
+    found = run("scan", "--kubeconfig", str(cluster.kubeconfig("admin")), "--namespace", ns, "--format", "json",
+                "--exit-zero")  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    summary = json.loads(found.stdout)["summary"]
+    assert summary["failed"] > 0 and summary["exitCode"] == 1, summary  # the output still says what check says
+    refused = run("scan", "--kubeconfig", str(cluster.kubeconfig("jane")), "--namespace", ns, "--format", "json",
+                  "--exit-zero")  # fmt: skip
+    assert refused.returncode == 2, refused.stdout[-2000:]

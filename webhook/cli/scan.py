@@ -85,6 +85,12 @@ class ReadError(Exception):
     help="The API --write-reports writes: openreports.io/v1alpha1 Report/ClusterReport, or wgpolicyk8s.io/v1alpha2 "
     "PolicyReport/ClusterPolicyReport.",
 )
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 even when a violation is found (the findings are in the output and the reports); 2 still means "
+    "that something could not be read or written. The chart's report CronJob uses it: a finding is not a failed Job.",
+)
 @provider_option
 def scan(
     profile: str,
@@ -98,6 +104,7 @@ def scan(
     fmt: str,
     write_reports: bool,
     reports_format: ReportFormat,
+    exit_zero: bool,
     providers: tuple[str, ...],
 ) -> None:
     """Judge the audit configuration a cluster holds now (kubeadm-config, apiserver mirror Pods, ConfigMaps)."""
@@ -134,7 +141,7 @@ def scan(
             click.echo(f"auditwarden scan: {line}", err=True)
     else:
         click.echo(with_providers(render(report, fmt, fmt == "text" and sys.stdout.isatty()), fmt, judged_providers))
-    sys.exit(report.exit_code)
+    sys.exit(0 if exit_zero and report.exit_code == 1 else report.exit_code)
 
 
 def _reports(

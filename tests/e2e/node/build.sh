@@ -3,8 +3,8 @@
 #
 #   packages   Debian's runc, containernetworking-plugins, mmdebstrap, buildah, iptables,
 #              iproute2, gcc (installed with apt-get when missing)
-#   binaries   kubelet, kube-controller-manager, kube-scheduler, containerd 2.x + shim + ctr
-#              (tests/e2e/build.sh kube-node containerd)
+#   binaries   kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd 2.x + shim + ctr
+#              (tests/e2e/build.sh kube-node kube-proxy containerd)
 #   pause      the sandbox image, pause.c of the pinned k8s.io/kubernetes compiled with gcc -static
 #   base       Debian bookworm with python3 (3.11), made by mmdebstrap, as a local image
 #   image      the project's Dockerfile built on that base by buildah (--isolation=chroot)
@@ -157,7 +157,7 @@ total0=$(now)
 for w in "${wanted[@]}"; do
   case "$w" in
     packages) do_packages ;;
-    binaries) bash "$HERE/../build.sh" kube-node containerd ;;
+    binaries) bash "$HERE/../build.sh" kube-node kube-proxy containerd ;;
     pause) step pause "$IMAGES/pause.tar" "k8s=$K8S_VERSION rev=$PAUSE_REV" build_pause ;;
     base)  step base "$IMAGES/base.ref" "suite=$SUITE pkgs=$BASE_PACKAGES rev=$BASE_REV" build_base ;;
     image) step image "$IMAGES/auditwarden.tar" \

@@ -20,7 +20,8 @@ from tests.e2e.conftest import REQUIRED_TOOLS, require_tools
 from tests.e2e.node.node import BUILD_CMD, Node, host_state, images_dir
 
 HERE = Path(__file__).resolve().parent
-NODE_TOOLS = ("kubelet", "kube-controller-manager", "kube-scheduler", "containerd", "containerd-shim-runc-v2", "ctr")
+NODE_TOOLS = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy", "containerd",
+              "containerd-shim-runc-v2", "ctr")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

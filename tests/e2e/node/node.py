@@ -4,11 +4,17 @@ What runs, all inside the network namespace ``awnode-<pid>`` (``nsenter --net``)
 network is never touched and no port of the host is taken but one on 127.0.0.1:
 
 * etcd + kube-apiserver: :class:`tests.e2e.cluster.Cluster` (same PKI, users, audit log), with
-  ``--enable-aggregator-routing`` (it calls webhooks on the endpoints' pod IPs: there is no
-  kube-proxy) and the admin certificate as its kubelet client certificate;
+  ``--enable-aggregator-routing`` (it calls webhooks on the endpoints' pod IPs) and the admin
+  certificate as its kubelet client certificate; it listens on every address of the namespace
+  (loopback and the node IP) and advertises the node IP, so the ``kubernetes`` Service has the
+  endpoint ``10.213.0.1:<secure port>`` that pods reach;
 * kube-controller-manager and kube-scheduler (v1.37.2, from tests/e2e/build.sh kube-node);
+* kube-proxy (v1.37.2, iptables mode, from tests/e2e/build.sh kube-proxy): the Services' ClusterIPs
+  work inside the namespace, so a pod's in-cluster configuration (``KUBERNETES_SERVICE_HOST``, the
+  ``kubernetes`` Service's ClusterIP) reaches the apiserver as on any cluster;
 * containerd 2.x with Debian's runc, its CNI being Debian's bridge + host-local plugins on a
-  bridge ``awbr0`` (10.213.0.1/24, no masquerade, no default route: pods reach only the node);
+  bridge ``awbr0`` (10.213.0.1/24, no masquerade, no default route: pods reach the node and the
+  Service range through it, nothing else);
 * the kubelet, node ``cp-1`` with the bridge's address as node IP, static pods from
   :attr:`Node.static_pod_dir`.
 
@@ -19,7 +25,8 @@ The host reaches the apiserver through :mod:`tests.e2e.node.forward` on
 Facts this machine needed (each is cited where it is set): containerd's
 ``restrict_oom_score_adj`` (root lacks CAP_SYS_RESOURCE), the kubelet's ``failCgroupV1: false``
 + ``cgroupDriver: cgroupfs`` (cgroup v1), a node IP that is not loopback,
-``makeIPTablesUtilChains: false``.
+``makeIPTablesUtilChains: false``, kube-proxy's ``oomScoreAdj: 0`` and conntrack settings left
+as the kernel has them.
 
 Teardown (:meth:`Node.stop`) undoes everything the start did or caused: every process is stopped
 by its PID (containerd's shims and the containers too), every mount under the node's directories
@@ -45,7 +52,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.cluster import NODE_NAME, Cluster, ClusterError, tail
+from tests.e2e.cluster import NODE_NAME, SERVICE_CIDR, Cluster, ClusterError, tail
 from tests.support.tools import REPO, tool, tools_dir
 
 BRIDGE = "awbr0"
@@ -146,6 +153,12 @@ class Node:
             [
                 "--enable-aggregator-routing=true",
                 "--kubelet-preferred-address-types=InternalIP",
+                # every address of the node's own namespace (loopback, where the forwarder and the
+                # controllers connect, and the node IP, the kubernetes Service's endpoint that pods
+                # reach through kube-proxy); nothing outside the namespace sees it
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={NODE_IP}",
+                "--endpoint-reconciler-type=lease",
                 "--v=2",
             ],
             tmpdir=self.dir / "cluster",
@@ -201,6 +214,7 @@ class Node:
             self._start_controllers()
             self._start_kubelet()
             self._wait_node_ready()
+            self._start_kube_proxy()  # after the kubelet has given the Node its IP: kube-proxy waits for it
         except BaseException:
             self.stop()
             raise
@@ -220,7 +234,7 @@ class Node:
         attempt("containers", self._kill_containers)
         attempt("containerd", self._stop_proc, "containerd", 20)
         attempt("shims", self._kill_shims)
-        for name in ("kube-scheduler", "kube-controller-manager"):
+        for name in ("kube-proxy", "kube-scheduler", "kube-controller-manager"):
             attempt(name, self._stop_proc, name, 20)
         attempt("cluster", self.cluster.stop)
         if self._forwarder is not None:
@@ -372,6 +386,9 @@ temp = "{d / 'tmp'}"
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": POD_SUBNET, "rangeStart": "10.213.0.10", "gateway": NODE_IP}]],
+                        # the Service range through the node (kube-proxy's rules are there); no
+                        # default route: a pod reaches nothing beyond the node
+                        "routes": [{"dst": SERVICE_CIDR}],
                         "dataDir": str(self.containerd_dir / "cni-ipam"),
                     },
                 }
@@ -452,6 +469,41 @@ temp = "{d / 'tmp'}"
                 "--v=1",
             ],
         )
+
+    def _kube_proxy_config(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(self.cluster.kubeconfig("admin"))},
+            "hostnameOverride": NODE_NAME,
+            "mode": "iptables",
+            "clusterCIDR": POD_SUBNET,
+            "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249",
+            # no CAP_SYS_RESOURCE to go below 0 (its default is -999)
+            "oomScoreAdj": 0,
+            # 0 = leave the kernel's conntrack table size and timeouts as they are (the table size
+            # is the host's, not the namespace's)
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+            # NodePorts on the node IP only (127.0.0.1 would need route_localnet); nothing here uses them
+            "nodePortAddresses": ["primary"],
+            "iptables": {"localhostNodePorts": False},
+        }
+
+    def _start_kube_proxy(self) -> None:
+        exe = tool("kube-proxy")
+        if exe is None:
+            raise ClusterError(f"kube-proxy missing; build it with {BUILD_CMD}")
+        cfg = self.dir / "kube-proxy.yaml"
+        cfg.write_text(json.dumps(self._kube_proxy_config(), indent=2))
+        proc = self._spawn("kube-proxy", [str(exe), f"--config={cfg}", "--v=2"])
+
+        def kubernetes_service_proxied() -> bool:
+            # kube-proxy has written the rules of the kubernetes Service (its endpoint: the node IP)
+            nat = self.in_netns("iptables-save", "-t", "nat").stdout
+            return "default/kubernetes:https" in nat and f"{NODE_IP}:{self.cluster.secure_port}" in nat
+
+        self._wait(kubernetes_service_proxied, "kube-proxy rules of the kubernetes Service", proc, 60)
 
     def _kubelet_config(self) -> dict[str, Any]:
         c = self.cluster
