@@ -210,6 +210,11 @@ def test_the_cronjob_writes_reports_that_a_second_run_updates_in_place_and_remov
     table = node.kubectl("get", "reports,clusterreports", "-A", check=True).stdout
     print("\n$ kubectl get reports,clusterreports -A\n" + table)
     assert f"{SEEDED_NS}" in table and "auditwarden-configmap-weak" in table and "auditwarden-configmap-good" in table
+    # the cluster-wide report: the CronJob's identity read everything in scope (an unread object is an error there)
+    [whole] = [r for r in all_reports(node)
+               if r["kind"] == "ClusterReport" and r["metadata"]["name"] == "auditwarden-cluster"]  # fmt: skip
+    assert whole["summary"]["error"] == 0
+    assert [(r["policy"], r["result"]) for r in whole["results"]] == [("scan", "pass")]
 
     # 3. the weak policy is fixed (the webhook admits a compliant change), the good one deleted by break-glass
     fixed = policy_configmap("weak", SEEDED_NS, P.COVERS_ALL)
