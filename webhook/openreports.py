@@ -106,7 +106,7 @@ def build_cluster_report(
     now: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
     """``auditwarden-cluster``: what belongs to no object (``results``) and what could not be read."""
-    entries = list(_results(results, now, empty=False)) if results else []
+    entries = list(_results(results, now, empty=False))
     for line in unreadable:
         entries.append({"policy": "scan", "rule": "readable", "result": "error", "severity": "high", "source": SOURCE,
                         "category": CATEGORY, "scored": True, "message": line[:MAX_MESSAGE],

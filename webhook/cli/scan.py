@@ -282,7 +282,7 @@ def _client(kubeconfig: str | None, context: str | None) -> CoreV1Api:
     except (ConfigException, OSError, ValueError) as exc:
         raise ReadError(f"cannot load the kubeconfig{f' {kubeconfig}' if kubeconfig else ''}: {exc}") from None
     # one retry of a failed connection (urllib3's default is three): an unreachable server is said
-    # within seconds, and after the first such failure no other read is tried (_unreachable)
+    # within seconds, and after the first such failure no other read is tried (_not_tried)
     cfg = client.Configuration.get_default_copy()
     cfg.retries = 1
     client.Configuration.set_default(cfg)
@@ -344,33 +344,24 @@ def _openshift_apiserver(unreadable: list[str]) -> Iterator[tuple[str, dict[str,
 
     group, version, plural, name = OPENSHIFT
     api = client.CustomObjectsApi()
-    what = f"cannot get {plural}.{group} {name}"
-    why = _UNREACHABLE.get(_host(api))
-    if why is not None:
-        unreadable.append(f"{what}: not tried, as {why}")
+    what = f"get {plural}.{group} {name}"
+    skipped = _not_tried(api, what)
+    if skipped is not None:
+        unreadable.append(skipped)
         return
     try:
         obj = _decode(api.get_cluster_custom_object(group, version, plural, name, _preload_content=False,
                                                     _request_timeout=TIMEOUT))  # fmt: skip
     except ReadError as exc:
-        unreadable.append(f"{what}: {exc}")
+        unreadable.append(f"cannot {what}: {exc}")
         return
     except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
         status = getattr(exc, "status", None)
         if status == 404 or (status == 403 and _served() is False):
             return
-        if status == 403:
-            unreadable.append(f"{what}: forbidden. Grant the scanning identity get on {plural}.{group} (a "
-                              "ClusterRole bound to it; the chart's scan ClusterRole has this rule)")  # fmt: skip
-        elif status == 401:
-            unreadable.append(f"{what}: unauthorized (the kubeconfig's credentials were not accepted)")
-        elif status is not None:
-            unreadable.append(f"{what}: the API server answered {status} {getattr(exc, 'reason', '') or ''}".rstrip())
-        elif (transport := _transport(exc)) is not None:
-            _UNREACHABLE[_host(api)] = transport
-            unreadable.append(f"{what}: {transport}")
-        else:
-            unreadable.append(f"{what}: {type(exc).__name__}: {_first_line(exc)}")
+        grant = (f"get on {plural}.{group} (a ClusterRole bound to it; the chart's scan ClusterRole has this "
+                 "rule)")  # fmt: skip
+        unreadable.append(_explain(exc, what, grant, api))
         return
     yield f"APIServer {name}", obj
 
@@ -396,7 +387,10 @@ def _name(obj: dict[str, Any]) -> tuple[str, str]:
 
 def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
     """One ConfigMap (``resource`` names it in errors) as the API serves it (JSON), or None when absent."""
-    _not_after_unreachable(api, "get", resource, namespace, name)
+    what = _what("get", resource, namespace, name)
+    skipped = _not_tried(api, what)
+    if skipped is not None:
+        raise ReadError(skipped)
     try:
         return _decode(
             api.read_namespaced_config_map(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)
@@ -404,12 +398,15 @@ def _get(api: CoreV1Api, resource: str, namespace: str, name: str) -> dict[str, 
     except Exception as exc:  # ApiException, urllib3's connection/TLS/timeout errors
         if getattr(exc, "status", None) == 404:
             return None
-        raise ReadError(_explain(exc, "get", resource, namespace, name, api)) from None
+        raise ReadError(_explain(exc, what, _grant(resource, namespace), api)) from None
 
 
 def _list(api: CoreV1Api, resource: str, namespace: str | None) -> Iterator[dict[str, Any]]:
     """Every object of ``resource`` in ``namespace`` (None: all), page by page."""
-    _not_after_unreachable(api, "list", resource, namespace, None)
+    what = _what("list", resource, namespace, None)
+    skipped = _not_tried(api, what)
+    if skipped is not None:
+        raise ReadError(skipped)
     lister: Any  # the client's four list methods take different positional arguments
     args: tuple[str, ...] = ()
     if namespace is None:
@@ -427,7 +424,7 @@ def _list(api: CoreV1Api, resource: str, namespace: str | None) -> Iterator[dict
         except ReadError:
             raise
         except Exception as exc:
-            raise ReadError(_explain(exc, "list", resource, namespace, None, api)) from None
+            raise ReadError(_explain(exc, what, _grant(resource, namespace), api)) from None
         yield from page.get("items") or []
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -453,26 +450,30 @@ def _what(verb: str, resource: str, namespace: str | None, name: str | None) -> 
     return f"{verb} {resource}{f' {name}' if name else ''} {where}"
 
 
-def _not_after_unreachable(api: Any, verb: str, resource: str, namespace: str | None, name: str | None) -> None:
+def _grant(resource: str, namespace: str | None) -> str:
+    """What a refused get or list of ``resource`` needs (the chart's scan ClusterRole has it)."""
+    scope = f"a Role in {namespace}" if namespace else "a ClusterRole"
+    return f"get and list on {resource} ({scope} bound to it; the chart's scan ClusterRole has exactly these rules)"
+
+
+def _not_tried(api: Any, what: str) -> str | None:
+    """The line for a read not tried because its API server could not be reached before (None: try it)."""
     why = _UNREACHABLE.get(_host(api))
-    if why is not None:
-        raise ReadError(f"cannot {_what(verb, resource, namespace, name)}: not tried, as {why}")
+    return None if why is None else f"cannot {what}: not tried, as {why}"
 
 
 def _host(api: Any) -> str:
     return str(getattr(getattr(getattr(api, "api_client", None), "configuration", None), "host", ""))
 
 
-def _explain(
-    exc: Exception, verb: str, resource: str, namespace: str | None, name: str | None, api: Any = None
-) -> str:
-    """One line: which read failed, why, and for a refusal what to grant (docs: "Scanning an existing cluster")."""
-    what = _what(verb, resource, namespace, name)
+def _explain(exc: Exception, what: str, grant: str, api: Any) -> str:
+    """One line: which read failed, why, and for a refusal what to ``grant`` (README "Scanning an existing cluster").
+
+    A connection failure marks ``api``'s server unreachable: later reads are not tried (:func:`_not_tried`).
+    """
     status = getattr(exc, "status", None)
     if status == 403:
-        scope = f"a Role in {namespace}" if namespace else "a ClusterRole"
-        return (f"cannot {what}: forbidden. Grant the scanning identity get and list on {resource} ({scope} "
-                f"bound to it; the chart's scan ClusterRole has exactly these rules)")  # fmt: skip
+        return f"cannot {what}: forbidden. Grant the scanning identity {grant}"
     if status == 401:
         return f"cannot {what}: unauthorized (the kubeconfig's credentials were not accepted)"
     if status is not None:
@@ -480,8 +481,7 @@ def _explain(
         return f"cannot {what}: the API server answered {status} {reason}".rstrip()
     transport = _transport(exc)
     if transport is not None:
-        if api is not None:
-            _UNREACHABLE[_host(api)] = transport
+        _UNREACHABLE[_host(api)] = transport
         return f"cannot {what}: {transport}"
     return f"cannot {what}: {type(exc).__name__}: {_first_line(exc)}"
 
