@@ -41,17 +41,8 @@ EXPECTED_KINDS = {
 
 @contextmanager
 def installed(cluster: Cluster, workdir: Path, name: str, namespace: str) -> Iterator[HelmRelease]:
-    helm = HelmRelease(cluster, name, namespace, workdir)
-    vwc = ""
-    try:
-        helm.install({})  # default values
-        vwc = helm.webhook_configuration_name()
+    with HelmRelease(cluster, name, namespace, workdir).installed_release({}) as helm:  # default values
         yield helm
-    finally:
-        if helm.installed:
-            helm.uninstall()
-        if vwc:  # never leave a fail-closed webhook without endpoints behind
-            cluster.kubectl("delete", "validatingwebhookconfiguration", vwc, "--ignore-not-found")
 
 
 @pytest.fixture(scope="module")

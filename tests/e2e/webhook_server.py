@@ -244,6 +244,8 @@ class HelmRelease:
         self.helm = require_tools("helm")["helm"]
         self._values_n = 0
         self.installed = False
+        #: how long the last ``helm install`` took (with ``--wait``: until the release is ready)
+        self.install_seconds = 0.0
 
     def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",) and not k.startswith("HELM_")}
@@ -269,6 +271,7 @@ class HelmRelease:
         return path
 
     def install(self, values: Mapping[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
+        started = time.monotonic()
         out = self.run(
             "install",
             self.name,
@@ -280,8 +283,24 @@ class HelmRelease:
             str(self._values_file(values)),
             *extra,
         )
+        self.install_seconds = round(time.monotonic() - started, 1)
         self.installed = True
         return out
+
+    @contextlib.contextmanager
+    def installed_release(self, values: Mapping[str, Any], *extra: str) -> Iterator[HelmRelease]:
+        """Installed for the ``with`` block; then uninstalled, and its ValidatingWebhookConfiguration deleted if it
+        outlived the release: a fail-closed webhook without endpoints must never be left behind."""
+        vwc = ""
+        try:
+            self.install(values, *extra)
+            vwc = self.webhook_configuration_name()
+            yield self
+        finally:
+            if self.installed:
+                self.uninstall()
+            if vwc:
+                self.cluster.kubectl("delete", "validatingwebhookconfiguration", vwc, "--ignore-not-found")
 
     def upgrade(self, values: Mapping[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
         return self.run(

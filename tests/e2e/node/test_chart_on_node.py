@@ -51,19 +51,12 @@ FIGURES: dict[str, Any] = {}
 @pytest.fixture(scope="module")
 def release(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmRelease]:
     helm = HelmRelease(node.cluster, RELEASE, NAMESPACE, tmp_path_factory.mktemp("helm-node"))
-    vwc = ""
     try:
-        t0 = time.monotonic()
-        helm.install(IMAGE_VALUES, "--wait", "--timeout", "240s")
-        FIGURES["helm install --wait (s)"] = round(time.monotonic() - t0, 1)
-        vwc = helm.webhook_configuration_name()
-        ensure_namespace(node.cluster, TEST_NS)
-        yield helm
+        with helm.installed_release(IMAGE_VALUES, "--wait", "--timeout", "240s"):
+            FIGURES["helm install --wait (s)"] = helm.install_seconds
+            ensure_namespace(node.cluster, TEST_NS)
+            yield helm
     finally:
-        if helm.installed:
-            helm.uninstall()
-        if vwc:  # never leave a fail-closed webhook behind
-            node.kubectl("delete", "validatingwebhookconfiguration", vwc, "--ignore-not-found")
         print("\nnode figures: " + json.dumps(FIGURES))
 
 

@@ -36,17 +36,13 @@ MANIFEST = "kube-apiserver.yaml"
 @pytest.fixture(scope="module")
 def release(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmRelease]:
     helm = HelmRelease(node.cluster, RELEASE, NAMESPACE, tmp_path_factory.mktemp("helm-mirror"))
-    vwc = ""
     try:
-        helm.install(IMAGE_VALUES, "--wait", "--timeout", "240s")
-        vwc = helm.webhook_configuration_name()
-        yield helm
+        with helm.installed_release(IMAGE_VALUES, "--wait", "--timeout", "240s"):
+            try:
+                yield helm
+            finally:  # before the release goes
+                (node.static_pod_dir / MANIFEST).unlink(missing_ok=True)
     finally:
-        (node.static_pod_dir / MANIFEST).unlink(missing_ok=True)
-        if helm.installed:
-            helm.uninstall()
-        if vwc:
-            node.kubectl("delete", "validatingwebhookconfiguration", vwc, "--ignore-not-found")
         wait_for(lambda: not mirror_pod(node), "the mirror Pod gone with its manifest", timeout=60)
 
 

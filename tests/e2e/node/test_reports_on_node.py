@@ -60,18 +60,11 @@ def seeded(node: Node) -> Iterator[dict[str, dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def release(node: Node, seeded: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmRelease]:
     helm = HelmRelease(node.cluster, RELEASE, NAMESPACE, tmp_path_factory.mktemp("helm-reports"))
-    vwc = ""
     try:
-        t0 = time.monotonic()
-        helm.install(VALUES, "--wait", "--timeout", "240s")
-        FIGURES["helm install --wait (s)"] = round(time.monotonic() - t0, 1)
-        vwc = helm.webhook_configuration_name()
-        yield helm
+        with helm.installed_release(VALUES, "--wait", "--timeout", "240s"):
+            FIGURES["helm install --wait (s)"] = helm.install_seconds
+            yield helm
     finally:
-        if helm.installed:
-            helm.uninstall()
-        if vwc:  # never leave a fail-closed webhook behind
-            node.kubectl("delete", "validatingwebhookconfiguration", vwc, "--ignore-not-found")
         print("\nreports node figures: " + json.dumps(FIGURES))
 
 
