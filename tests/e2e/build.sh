@@ -116,39 +116,34 @@ minor_of() { local v=${1#v}; echo "v${v%.*}"; }
 # the k8s.io/kubernetes version an alternate go.mod requires
 modfile_k8s() { awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$1"; }
 
-# The node's Kubernetes binaries come from the harness's pins, built in a scratch copy of the
-# module: they need a few more modules of k8s.io/kubernetes's graph than kube-apiserver does
-# (-mod=mod adds them there), and the committed go.mod, which keys kube-apiserver's stamp in the
-# shared tools cache, stays as gen-replaces.sh wrote it.
-build_kube_node() {
-  local mod="$TOOLS/node-harness" out="$TOOLS/node-bin.tmp" b
+# Commands of k8s.io/kubernetes from the harness's pins, built in a scratch copy of the module: they
+# need a few more modules of k8s.io/kubernetes's graph than kube-apiserver does (-mod=mod adds them
+# there), and the committed go.mod, which keys kube-apiserver's stamp in the shared tools cache,
+# stays as gen-replaces.sh wrote it.
+# usage: build_from_harness_copy NAME PACKAGE...   (the binaries land in $BIN)
+build_from_harness_copy() {
+  local mod="$TOOLS/$1-harness" out="$TOOLS/$1-bin.tmp" pkg
+  shift
   rm -rf "$mod" "$out"
   mkdir -p "$mod" "$out"
   cp "$HARNESS/go.mod" "$HARNESS/go.sum" "$mod/"
   # a module needs a package of its own to build another module's commands from
   printf 'package harness\n' > "$mod/doc.go"
-  (cd "$mod" && go build -trimpath -o "$out/" -ldflags "$(k8s_ldflags)" \
-    k8s.io/kubernetes/cmd/kubelet \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
-  for b in kubelet kube-controller-manager kube-scheduler; do mv -f "$out/$b" "$BIN/$b"; done
-  rm -rf "$out"
+  (cd "$mod" && go build -trimpath -o "$out/" -ldflags "$(k8s_ldflags)" "$@")
+  for pkg in "$@"; do mv -f "$out/${pkg##*/}" "$BIN/${pkg##*/}"; done
+  rm -rf "$out" "$mod"
+}
+
+build_kube_node() {
+  build_from_harness_copy node k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler
   ln -sf kubelet "$BIN/kube-node"   # the step's marker binary
 }
 
 # kube-proxy of the node (iptables mode: the Services' ClusterIPs inside the node's network
-# namespace), the same way from the same pins; a step of its own, so that adding it did not change
-# the kube-node stamp of machines that had built the others
-build_kube_proxy() {
-  local mod="$TOOLS/kube-proxy-harness" out="$TOOLS/kube-proxy-bin.tmp"
-  rm -rf "$mod" "$out"
-  mkdir -p "$mod" "$out"
-  cp "$HARNESS/go.mod" "$HARNESS/go.sum" "$mod/"
-  printf 'package harness\n' > "$mod/doc.go"
-  (cd "$mod" && go build -trimpath -o "$out/" -ldflags "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kube-proxy)
-  mv -f "$out/kube-proxy" "$BIN/kube-proxy"
-  rm -rf "$out" "$mod"
-}
+# namespace); a step of its own, so that adding it did not change the kube-node stamp of machines
+# that had built the others
+build_kube_proxy() { build_from_harness_copy kube-proxy k8s.io/kubernetes/cmd/kube-proxy; }
 
 # containerd 2.x with no cgo: the snapshotters that need C libraries are left out by tag
 # (overlayfs and native stay); the runc shim and ctr (to import images) come with it.
@@ -163,19 +158,9 @@ build_containerd() {
   rm -rf "$TOOLS/containerd-bin.tmp"
 }
 
-# kubeadm from the harness's pins, in a scratch copy of the module (like the node's binaries: it
-# needs modules of k8s.io/kubernetes's graph that kube-apiserver does not). kubeadm reads its own
-# version (ldflags) to decide which control-plane versions it deploys.
-build_kubeadm() {
-  local mod="$TOOLS/kubeadm-harness"
-  rm -rf "$mod"
-  mkdir -p "$mod"
-  cp "$HARNESS/go.mod" "$HARNESS/go.sum" "$mod/"
-  printf 'package harness\n' > "$mod/doc.go"
-  (cd "$mod" && go build -trimpath -o "$BIN/kubeadm.tmp" -ldflags "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kubeadm)
-  mv -f "$BIN/kubeadm.tmp" "$BIN/kubeadm"
-  rm -rf "$mod"
-}
+# kubeadm from the harness's pins (like the node's binaries). kubeadm reads its own version
+# (ldflags) to decide which control-plane versions it deploys.
+build_kubeadm() { build_from_harness_copy kubeadm k8s.io/kubernetes/cmd/kubeadm; }
 
 # Older kubeadm releases: a module per release, pinned by harness/kubeadm-mod.sh.
 build_kubeadm_old() {
@@ -235,7 +220,7 @@ harness_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum")
 runner_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/etcd-runner/*.go)
 flag_oracle_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/flag-oracle/*.go)
 static_pod_oracle_hash=$(hash_files "$HARNESS/go.mod" "$HARNESS/go.sum" "$HARNESS"/cmd/static-pod-oracle/*.go)
-kubeadm_old_hash=$(hash_files "$HARNESS/kubeadm-mod.sh")
+kubeadm_old_hash=$(hash_files "$HARNESS/kubeadm-mod.sh" "$HARNESS/staging-pins.sh")
 older_oracles=()
 for m in "$HARNESS"/versions/v1.*.mod; do
   [[ -f "$m" ]] && older_oracles+=("flag-oracle-$(basename "$m" .mod)")

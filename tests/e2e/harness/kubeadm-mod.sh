@@ -1,22 +1,16 @@
 #!/usr/bin/env bash
 # Write a Go module that builds kubeadm of a given k8s.io/kubernetes release (tests/e2e/build.sh
 # kubeadm-old): the release's staging modules pinned to their published v0.MINOR.PATCH tags, as
-# gen-replaces.sh does for the harness (a dependency's own replace directives are ignored).
+# gen-replaces.sh does for the harness (staging-pins.sh).
 #
 # usage: kubeadm-mod.sh v1.36.3 DIR      (DIR is created; build there with -mod=mod)
 set -euo pipefail
 K8S_VERSION=${1:?usage: kubeadm-mod.sh v1.MINOR.PATCH DIR}
 DIR=${2:?usage: kubeadm-mod.sh v1.MINOR.PATCH DIR}
-STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
-
-modfile=$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/^\s*"GoMod": "\(.*\)",\?$/\1/p')
-[[ -f "$modfile" ]] || { echo "cannot download go.mod of k8s.io/kubernetes@${K8S_VERSION}" >&2; exit 1; }
-mapfile -t staging < <(awk '/=> \.\/staging\/src\//{print $1}' "$modfile" | sort -u)
-mapfile -t required < <(awk '$2=="v0.0.0"{print $1}' "$modfile" | sort -u)
-mapfile -t pins < <(comm -12 <(printf '%s\n' "${staging[@]}") <(printf '%s\n' "${required[@]}"))
-[[ ${#pins[@]} -gt 10 ]] || { echo "found only ${#pins[@]} staging modules in $modfile" >&2; exit 1; }
-gover=$(awk '$1=="go"{print $2; exit}' "$modfile")
+# shellcheck source=staging-pins.sh
+source "$(dirname "$0")/staging-pins.sh"
+staging_pins "$K8S_VERSION"
 
 mkdir -p "$DIR"
 {
@@ -29,9 +23,7 @@ mkdir -p "$DIR"
   echo
   echo "require k8s.io/kubernetes ${K8S_VERSION}"
   echo
-  echo "replace ("
-  for m in "${pins[@]}"; do printf '\t%s => %s %s\n' "$m" "$m" "$STAGING_VERSION"; done
-  echo ")"
+  replace_block
 } > "$DIR/go.mod"
 # a module needs a package of its own to build another module's commands from
 printf 'package kubeadm\n' > "$DIR/doc.go"
